@@ -1,0 +1,113 @@
+"""The one code path shared by ``sse-stats check`` and the pipeline.
+
+read → harmonise (template or national mapping) → validate levels 0-1. Writes
+nothing; returns a :class:`ValidationReport`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sse_stats.errors import Finding, UsageError
+from sse_stats.harmonise.apply import national_rows
+from sse_stats.harmonise.canonical import template_rows
+from sse_stats.harmonise.frame import build_frame
+from sse_stats.harmonise.mapping import ISO3, CountryMapping, load_mapping, mapping_path
+from sse_stats.ingest.read import FileFormat, peek_first_field, read_submission
+from sse_stats.schema.load import cached_schema
+from sse_stats.validate.catalogue import RuleCatalogue, cached_rules
+from sse_stats.validate.relations import check_relations
+from sse_stats.validate.report import ValidationReport, outcomes_from
+from sse_stats.validate.rowrules import check_rows
+
+TEMPLATE_FIRST_COLUMN = "STRUCTURE"
+_LEADING_ISO3 = re.compile(r"^([A-Z]{3})(?=[_\-. ]|$)")
+
+
+def country_from_name(name: str) -> str | None:
+    """The ISO3 code a raw file name starts with (``PRT_2019-2020.csv`` → PRT).
+
+    Examples:
+        >>> country_from_name("PRT_2019-2020.csv"), country_from_name("data.csv")
+        ('PRT', None)
+    """
+    match = _LEADING_ISO3.match(name)
+    return match.group(1) if match else None
+
+
+def is_template(path: Path) -> bool:
+    """A file whose first header field is STRUCTURE is the canonical template."""
+    return peek_first_field(path) == TEMPLATE_FIRST_COLUMN
+
+
+def _mapping_for(path: Path, schemas_dir: Path, country: str | None) -> CountryMapping | None:
+    if is_template(path):
+        if country is not None and not ISO3.match(country):
+            raise UsageError(f"--country {country!r} is not an ISO 3166-1 alpha-3 code (e.g. PRT)")
+        return None
+    if country is None:
+        raise UsageError(
+            f"{path.name} is not in the canonical template (its first column is not "
+            "STRUCTURE); give --country ISO3 to read it with schemas/mappings/<ISO3>.yaml"
+        )
+    return load_mapping(mapping_path(schemas_dir, country))
+
+
+def _file_has_observations(n_rows: int, findings: list[Finding], file: str,
+                           header_line: int, cat: RuleCatalogue) -> list[Finding]:
+    if n_rows or any(f.rule == "row_matches_header" for f in findings):
+        return []
+    return [cat.finding("file_has_observations", file=file, row=header_line, column=None,
+                        value=None, detail="the file has a header but no data rows")]
+
+
+def check_submission(path: Path, *, schemas_dir: Path, country: str | None = None) -> ValidationReport:
+    """Read, harmonise and validate (levels 0-1) one submission; write nothing.
+
+    Args:
+        path: the submitted file (never modified).
+        schemas_dir: the ``schemas/`` folder.
+        country: ISO3 of the layout for national files (``--country``); for the
+            canonical template, the country every REF_AREA must equal.
+
+    Raises:
+        UsageError: no layout can be chosen (national file without country,
+            unknown country).
+    """
+    schema = cached_schema(schemas_dir.resolve())
+    cat = cached_rules((schemas_dir / "rules").resolve())
+    mapping = _mapping_for(path, schemas_dir, country)
+    fmt = mapping.fmt if mapping else FileFormat()
+    read = read_submission(path, fmt, cat)
+    expected_country = mapping.country if mapping else country
+    mapping_file = mapping.source if mapping else None
+
+    def report(findings: list[Finding], **kw: object) -> ValidationReport:
+        ordered = sorted(findings, key=lambda f: (f.row is not None, f.row or 0))
+        return ValidationReport(file=path.name, sha256=read.sha256, size=read.size,
+                                findings=tuple(ordered), mapping_file=mapping_file,
+                                country=expected_country, **kw)  # type: ignore[arg-type]
+
+    sub = read.submission
+    if sub is None:
+        return report(list(read.findings))
+    if mapping is None:
+        rows, found = template_rows(sub, schema, cat)
+    else:
+        national, found = national_rows(sub, mapping, cat)
+        if national is None:
+            return report([*read.findings, *found])
+        rows = national
+    findings = [*read.findings, *found]
+    findings += _file_has_observations(len(rows.rows), findings, sub.name, sub.header_line, cat)
+    harmonised = build_frame(rows, schema=schema, cat=cat, file=sub.name, sha256=sub.sha256,
+                             extra_findings=findings)
+    findings = list(harmonised.findings)
+    row_result = check_rows(harmonised.frame, schema=schema, catalogue=cat, file=sub.name,
+                            origins=harmonised.origins, country=expected_country)
+    rel_result = check_relations(harmonised.frame, catalogue=cat, schemas_dir=schemas_dir, file=sub.name)
+    findings += [*row_result.findings, *rel_result.findings]
+    evaluated = {**row_result.outcomes, **rel_result.outcomes}
+    outcomes = outcomes_from(findings, cat, evaluated, items=len(harmonised.frame))
+    return report(findings, outcomes=outcomes, frame=harmonised.frame)

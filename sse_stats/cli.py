@@ -1,0 +1,80 @@
+"""sse-stats: check a submission before sending it (NSO self-check).
+
+Reads the file exactly as the pipeline does, harmonises it and runs the
+level 0-1 rules. Writes nothing under data/. Exit codes: 0 no error findings
+(warnings allowed), 1 error findings, 2 unusable input or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sse_stats import __version__
+from sse_stats.errors import SseStatsError, UsageError
+from sse_stats.settings import Paths
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so usage errors map to exit 2 cleanly."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sse-stats", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"sse-stats {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    check = commands.add_parser("check", help="validate one submission file (levels 0-1)")
+    check.add_argument("file", type=Path, help="the CSV file to check")
+    check.add_argument("--country", help="ISO 3166-1 alpha-3 code of a national layout "
+                       "(schemas/mappings/<ISO3>.yaml); not needed for the canonical template")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--schemas", type=Path, default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (never raises a traceback)."""
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"sse-stats: {exc.description}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "check":
+        return _check(args)
+    return EXIT_USAGE  # pragma: no cover - argparse requires a command
+
+
+def _check(args: argparse.Namespace) -> int:
+    from sse_stats.check import check_submission  # heavy imports only when checking
+
+    schemas = args.schemas or Paths.default().schemas
+    if not args.file.is_file():
+        message = f"{args.file}: no such file (rule: file_is_readable)"
+        if args.format == "json":
+            print(json.dumps({"file": args.file.name, "findings": [{
+                "file": args.file.name, "row": None, "column": None, "value": None,
+                "rule": "file_is_readable", "level": 0, "severity": "error",
+                "message": message}], "summary": [], "errors": 1, "warnings": 0, "infos": 0}))
+        else:
+            print(message, file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = check_submission(args.file, schemas_dir=schemas, country=args.country)
+    except SseStatsError as exc:
+        print(f"sse-stats: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(report.to_json() if args.format == "json" else report.head_text())
+    return report.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Harmonise: national layouts and the canonical template to harmonised observations."""

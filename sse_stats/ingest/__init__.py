@@ -1,0 +1,1 @@
+"""Ingest: read a submission as text, with line numbers and its SHA-256."""

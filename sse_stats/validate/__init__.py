@@ -1,0 +1,1 @@
+"""Validation: rules as data (schemas/rules), evaluated on harmonised frames."""
