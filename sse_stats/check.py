@@ -7,7 +7,10 @@ nothing; returns a :class:`ValidationReport`.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
+
+import pandas as pd
 
 from sse_stats.errors import Finding, UsageError
 from sse_stats.harmonise.apply import national_rows
@@ -17,6 +20,7 @@ from sse_stats.harmonise.mapping import ISO3, CountryMapping, load_mapping, mapp
 from sse_stats.ingest.read import FileFormat, peek_first_field, read_submission
 from sse_stats.schema.load import cached_schema
 from sse_stats.validate.catalogue import RuleCatalogue, cached_rules
+from sse_stats.validate.history import check_history
 from sse_stats.validate.relations import check_relations
 from sse_stats.validate.report import ValidationReport, outcomes_from
 from sse_stats.validate.rowrules import check_rows
@@ -42,7 +46,9 @@ def is_template(path: Path) -> bool:
 
 
 def _mapping_for(path: Path, schemas_dir: Path, country: str | None) -> CountryMapping | None:
-    if is_template(path):
+    # An empty file has no header to tell the layout by: read it as the
+    # template, so it is reported as csv_is_well_formed (unusable), not a usage error.
+    if is_template(path) or (country is None and peek_first_field(path) is None):
         if country is not None and not ISO3.match(country):
             raise UsageError(f"--country {country!r} is not an ISO 3166-1 alpha-3 code (e.g. PRT)")
         return None
@@ -106,8 +112,31 @@ def check_submission(path: Path, *, schemas_dir: Path, country: str | None = Non
     findings = list(harmonised.findings)
     row_result = check_rows(harmonised.frame, schema=schema, catalogue=cat, file=sub.name,
                             origins=harmonised.origins, country=expected_country)
-    rel_result = check_relations(harmonised.frame, catalogue=cat, schemas_dir=schemas_dir, file=sub.name)
+    rel_result = check_relations(harmonised.frame, catalogue=cat, schemas_dir=schemas_dir,
+                                 file=sub.name, origins=harmonised.origins)
     findings += [*row_result.findings, *rel_result.findings]
     evaluated = {**row_result.outcomes, **rel_result.outcomes}
     outcomes = outcomes_from(findings, cat, evaluated, items=len(harmonised.frame))
     return report(findings, outcomes=outcomes, frame=harmonised.frame)
+
+
+def add_history(report: ValidationReport, history: pd.DataFrame | None, *,
+                schemas_dir: Path) -> ValidationReport:
+    """Add the level-2 findings (growth, revisions) that need the country's history.
+
+    Pipeline only (schema.md §8.1): these are warnings and infos, so the
+    accept/reject decision of ``sse-stats check`` is unchanged.
+    """
+    if report.frame is None or not len(report.frame):
+        return report
+    schema = cached_schema(schemas_dir.resolve())
+    cat = cached_rules((schemas_dir / "rules").resolve())
+    money = [m.id for m in schema.measures.values() if m.is_money]
+    result = check_history(report.frame, history, catalogue=cat, file=report.file,
+                           money_measures=money)
+    findings = sorted([*report.findings, *result.findings],
+                      key=lambda f: (f.row is not None, f.row or 0))
+    outcomes = dict(report.outcomes)
+    outcomes.update(outcomes_from(list(result.findings), cat, result.outcomes,
+                                  items=len(report.frame)))
+    return replace(report, findings=tuple(findings), outcomes=outcomes)

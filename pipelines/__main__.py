@@ -1,0 +1,226 @@
+"""python -m pipelines [--raw DIR] [--curated DIR] [--debug]: the whole job in process.
+
+Registers every ``*.csv`` file in the raw folder as a ``submissions`` partition,
+materialises validation/findings and harmonised/observations for each partition
+(the same assets ``dagster dev -m pipelines.definitions`` shows), then
+meta/publication. Prints one line per submission and a summary.
+
+Exit codes (schema.md §11.3): 0 every submission accepted and published; 1 some
+submission rejected, unusable or refused (the others are still published);
+2 system error (one line on stderr; ``--debug`` adds the traceback).
+
+Instance: with ``DAGSTER_HOME`` set, runs and partitions are recorded in that
+instance (``.dagster_home/`` in this project, shared with ``dagster dev``);
+without it an ephemeral in-memory instance is used and nothing about the runs
+is kept. The curated output (``staging/``, ``reports/``, ``parquet/``,
+``sse.duckdb``) is written in both cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from pipelines.assets import (
+    harmonised_observations,
+    meta_publication,
+    validation_findings,
+)
+from pipelines.assets.submissions import FINDINGS_KEY, TRIGGER_TAG
+from pipelines.partitions import SUBMISSIONS
+from pipelines.resources import PathsResource
+from sse_stats.publish.publication import list_submissions
+from sse_stats.settings import Paths
+
+EXIT_OK, EXIT_REJECTED, EXIT_SYSTEM = 0, 1, 2
+_TAGS = {TRIGGER_TAG: "batch"}
+# Rejections are reported on stdout; the step-failure logs of blocking checks
+# would only repeat them. System errors are reported from the run's events.
+_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one submission file."""
+
+    name: str
+    status: str  # accepted, rejected, unusable, refused, or error (system)
+    errors: int = 0
+    warnings: int = 0
+    message: str | None = None
+
+    def line(self) -> str:
+        """One printable line (names are escaped: they are untrusted)."""
+        name = self.name.encode("unicode_escape").decode("ascii")
+        text = f"{name}: {self.status} ({self.errors} errors, {self.warnings} warnings)"
+        return f"{text} - {self.message}" if self.message else text
+
+
+def _parser() -> argparse.ArgumentParser:
+    default = Paths.default()
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--raw",
+        type=Path,
+        default=default.raw,
+        help=f"folder of submitted CSV files (default {default.raw})",
+    )
+    parser.add_argument(
+        "--curated",
+        type=Path,
+        default=default.curated,
+        help=f"curated output folder (default {default.curated})",
+    )
+    parser.add_argument(
+        "--schemas", type=Path, default=default.schemas, help=argparse.SUPPRESS
+    )
+    parser.add_argument("--debug", action="store_true", help="print tracebacks")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; return the exit code (no traceback unless ``--debug``)."""
+    args = _parser().parse_args(argv)
+    paths = Paths(
+        raw=args.raw.resolve(),
+        curated=args.curated.resolve(),
+        schemas=args.schemas.resolve(),
+    )
+    try:
+        return run(paths)
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"python -m pipelines: system error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_SYSTEM
+
+
+def run(paths: Paths) -> int:
+    """Materialise every submission partition, then publish; return the exit code."""
+    listing = list_submissions(paths.raw)
+    outcomes = [
+        Outcome(name, "refused", message=reason) for name, reason in listing.refused
+    ]
+    resources = {
+        "paths": PathsResource(
+            raw=str(paths.raw), curated=str(paths.curated), schemas=str(paths.schemas)
+        )
+    }
+    with _instance() as instance:
+        known = set(instance.get_dynamic_partitions(SUBMISSIONS))
+        new = [name for name in listing.names if name not in known]
+        if new:
+            instance.add_dynamic_partitions(SUBMISSIONS, new)
+        for name in listing.names:
+            result = dg.materialize(
+                [validation_findings, harmonised_observations],
+                partition_key=name,
+                instance=instance,
+                resources=resources,
+                raise_on_error=False,
+                tags=_TAGS,
+                run_config=_QUIET,
+            )
+            outcomes.append(_outcome(name, result))
+        for outcome in sorted(outcomes, key=lambda o: o.name):
+            print(outcome.line())
+        published = dg.materialize(
+            [meta_publication],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            tags=_TAGS,
+            run_config=_QUIET,
+        )
+    if not published.success:
+        raise RuntimeError(f"publication failed: {_failure(published)}")
+    meta = _metadata(published, meta_publication.key)
+    print(_summary(outcomes, meta))
+    if any(o.status == "error" for o in outcomes):
+        return EXIT_SYSTEM
+    return EXIT_OK if all(o.status == "accepted" for o in outcomes) else EXIT_REJECTED
+
+
+@contextmanager
+def _instance() -> Iterator[dg.DagsterInstance]:
+    """The DAGSTER_HOME instance if set, else an ephemeral one (nothing kept)."""
+    if os.environ.get("DAGSTER_HOME"):
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    else:
+        with dg.DagsterInstance.ephemeral() as instance:
+            yield instance
+
+
+def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
+    """Metadata values of the asset's materialisation in this run."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key == key:
+            return {k: v.value for k, v in materialization.metadata.items()}
+    return {}
+
+
+def _outcome(name: str, result: dg.ExecuteInProcessResult) -> Outcome:
+    """Status from the validation metadata; a step exception is a system error."""
+    meta = _metadata(result, FINDINGS_KEY)
+    status = meta.get("status")
+    if not isinstance(status, str) or (status == "accepted" and not result.success):
+        return Outcome(name, "error", message=_failure(result))
+    message = meta.get("message") or None
+    if message is None and status != "accepted" and meta.get("report"):
+        message = f"report: {meta['report']}"
+    return Outcome(
+        name,
+        status,
+        errors=int(meta.get("errors") or 0),
+        warnings=int(meta.get("warnings") or 0),
+        message=message,
+    )
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    """The first step error of a failed run, on one line."""
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        if error is not None:
+            return " ".join(error.message.split())
+    return "the run failed (see the Dagster logs)"
+
+
+def _summary(outcomes: list[Outcome], meta: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    files = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no files"
+    by_country = meta.get("observations_by_country") or {}
+    countries = ", ".join(f"{k} {v}" for k, v in by_country.items()) or "none"
+    by_status = meta.get("submissions_by_status") or {}
+    staged = ", ".join(f"{v} {k}" for k, v in by_status.items()) or "none"
+    return (
+        f"{len(outcomes)} submissions in this run: {files}.\n"
+        f"Published from all staged submissions ({staged}): "
+        f"{meta.get('dagster/row_count', 0)} observations ({countries}); "
+        f"serving copy {meta.get('serving_file', '?')}"
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""meta/publication: rebuild the curated tables and swap in sse.duckdb."""
+
+import dagster as dg
+
+from pipelines.assets.submissions import harmonised_observations
+from pipelines.resources import PathsResource
+from sse_stats.publish.publication import publish_curated
+
+
+def _table(title: str, counts: dict[str, int]) -> str:
+    rows = [f"| {key} | {value} |" for key, value in counts.items()] or [
+        "| (none) | 0 |"
+    ]
+    return "\n".join([f"| {title} | count |", "|---|---|", *rows])
+
+
+@dg.asset(
+    key=["meta", "publication"],
+    deps=[
+        dg.AssetDep(harmonised_observations, partition_mapping=dg.AllPartitionMapping())
+    ],
+    group_name="publication",
+    kinds={"parquet", "duckdb"},
+    pool="duckdb",
+)
+def meta_publication(paths: PathsResource) -> dg.MaterializeResult[None]:
+    """Publish every staged submission: Parquet tables, then the serving copy."""
+    summary = publish_curated(paths.value.curated, schemas_dir=paths.value.schemas)
+    by_country = dict(summary.observations_by_country)
+    by_status = dict(summary.submissions_by_status)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": int(summary.observations),
+            "observations_by_country": dg.MetadataValue.json(by_country),
+            "submissions_by_status": dg.MetadataValue.json(by_status),
+            "summary": dg.MetadataValue.md(
+                _table("ref_area", by_country) + "\n\n" + _table("status", by_status)
+            ),
+            "tables": dg.MetadataValue.json(dict(summary.tables)),
+            "serving_file": dg.MetadataValue.path(str(summary.serving_file)),
+        }
+    )

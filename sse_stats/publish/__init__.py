@@ -1,0 +1,1 @@
+"""Publish: curated Parquet tables and the serving DuckDB copy, written atomically."""

@@ -1,0 +1,184 @@
+"""python -m pipelines: exit codes, printed lines, Parquet and the serving copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.__main__ import main
+from sse_stats.publish.store import open_duckdb, read_table
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = (
+    ROOT / "data" / "raw",
+    ROOT / "tests" / "fixtures" / "nso",
+    ROOT.parent / "shared" / "fixtures",
+)
+GOOD = "template_KOR_2016-register.csv"
+GOOD_PRT = "PRT_2019-2020.csv"
+BAD = "template__B1G_not_P1_minus_P2.csv"
+
+
+def fixture_file(kind: str, name: str) -> Path:
+    """A submission from data/raw, else the fixture copies (good/ or bad/)."""
+    for base in SOURCES:
+        for path in (base / name, base / kind / name):
+            if path.is_file():
+                return path
+    pytest.skip(f"fixture {kind}/{name} not found")
+
+
+@pytest.fixture
+def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """An empty raw folder and a curated folder; an ephemeral Dagster instance."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    return raw, tmp_path / "curated"
+
+
+def add(raw: Path, kind: str, name: str) -> None:
+    shutil.copyfile(fixture_file(kind, name), raw / name)
+
+
+def published(curated: Path, ref_area: str) -> tuple[int, int]:
+    """Rows for ref_area in the Parquet table and in sse.duckdb."""
+    table = read_table(curated, "harmonised", "observations")
+    in_parquet = int((table["ref_area"] == ref_area).sum()) if len(table) else 0
+    with open_duckdb(curated / "sse.duckdb", read_only=True) as con:
+        row = con.execute(
+            "SELECT count(*) FROM harmonised.observations WHERE ref_area = ?",
+            [ref_area],
+        ).fetchone()
+    return in_parquet, int(row[0]) if row else -1
+
+
+def test_one_good_one_bad_exits_1_and_publishes_the_good_one(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, curated = folders
+    add(raw, "good", GOOD)
+    add(raw, "bad", BAD)
+
+    code = main(["--raw", str(raw), "--curated", str(curated)])
+
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert f"{GOOD}: accepted (0 errors" in out
+    assert f"{BAD}: rejected (" in out
+    kor = published(curated, "KOR")
+    assert kor[0] > 0 and kor[0] == kor[1]
+    assert published(curated, "MEX") == (0, 0)
+    assert (
+        curated / "parquet" / "harmonised" / "observations" / "ref_area=KOR"
+    ).is_dir()
+    assert "2 submissions in this run" in out
+
+
+def test_all_good_exits_0_and_reruns_are_idempotent(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, curated = folders
+    add(raw, "good", GOOD)
+    add(raw, "good", GOOD_PRT)
+    assert main(["--raw", str(raw), "--curated", str(curated)]) == 0
+    first = {area: published(curated, area) for area in ("KOR", "PRT")}
+    assert all(n > 0 for n, _ in first.values())
+    assert main(["--raw", str(raw), "--curated", str(curated)]) == 0
+    assert {area: published(curated, area) for area in ("KOR", "PRT")} == first
+    meta = read_table(curated, "meta", "submissions")
+    assert sorted(meta["status"]) == ["accepted", "accepted"]
+    assert "accepted" in capsys.readouterr().out
+
+
+def test_a_symlink_outside_raw_is_refused(
+    folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, curated = folders
+    outside = tmp_path / "outside.csv"
+    shutil.copyfile(fixture_file("good", GOOD), outside)
+    (raw / "evil.csv").symlink_to(outside)
+
+    code = main(["--raw", str(raw), "--curated", str(curated)])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "evil.csv: refused" in out and "outside the raw folder" in out
+    assert published(curated, "KOR") == (0, 0)
+    assert read_table(curated, "meta", "submissions").empty
+
+
+def test_an_empty_raw_folder_publishes_empty_tables(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, curated = folders
+    assert main(["--raw", str(raw), "--curated", str(curated)]) == 0
+    assert (curated / "sse.duckdb").is_file()
+    assert "0 submissions in this run" in capsys.readouterr().out
+
+
+def test_a_system_error_exits_2_with_one_line(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, curated = folders
+    assert main(["--raw", str(raw / "missing"), "--curated", str(curated)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "system error" in err and "Traceback" not in err
+    assert (
+        main(["--raw", str(raw / "missing"), "--curated", str(curated), "--debug"]) == 2
+    )
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_an_unwritable_curated_folder_is_a_system_error(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, _ = folders
+    add(raw, "good", GOOD)
+    bad_curated = raw.parent / "cur*ated"  # a glob character: the store refuses it
+    assert main(["--raw", str(raw), "--curated", str(bad_curated)]) == 2
+    captured = capsys.readouterr()
+    assert "system error" in captured.err and "Traceback" not in captured.err
+
+
+@pytest.mark.slow
+def test_python_m_pipelines_with_a_dagster_home(tmp_path: Path) -> None:
+    raw, curated, home = tmp_path / "raw", tmp_path / "curated", tmp_path / "home"
+    raw.mkdir()
+    home.mkdir()
+    shutil.copyfile(ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    add(raw, "good", GOOD)
+    add(raw, "bad", BAD)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "--raw",
+            str(raw),
+            "--curated",
+            str(curated),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{BAD}: rejected" in done.stdout
+    kor = published(curated, "KOR")
+    assert kor[0] > 0 and kor[0] == kor[1]
+    # the partitions are recorded in the persistent instance
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert sorted(instance.get_dynamic_partitions("submissions")) == sorted(
+            [GOOD, BAD]
+        )
