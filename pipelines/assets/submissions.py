@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from pipelines.checks import rule_catalogue, rule_file_results, rule_file_specs
 from pipelines.partitions import submissions
 from pipelines.resources import PathsResource
 from sse_stats.publish.publication import (
@@ -66,7 +67,8 @@ def _check_result(staged: StagedSubmission) -> dg.AssetCheckResult:
             asset=FINDINGS_KEY,
             blocking=True,
             description="Any error finding rejects the submission (schema.md §8.1)",
-        )
+        ),
+        *rule_file_specs(rule_catalogue()),
     ],
 )
 def validation_findings(
@@ -84,6 +86,10 @@ def validation_findings(
         yield dg.AssetCheckResult(
             check_name=NO_ERRORS, passed=False, description=exc.description
         )
+        for spec in rule_file_specs(rule_catalogue(paths.value.schemas)):
+            yield dg.AssetCheckResult(
+                check_name=spec.name, passed=False, description=exc.description
+            )
         return
     yield dg.MaterializeResult(
         metadata={
@@ -93,6 +99,7 @@ def validation_findings(
         }
     )
     yield _check_result(staged)
+    yield from rule_file_results(staged, rule_catalogue(paths.value.schemas))
 
 
 @dg.asset(

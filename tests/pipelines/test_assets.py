@@ -96,9 +96,8 @@ def metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, o
     return {}
 
 
-def check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
-    (evaluation,) = result.get_asset_check_evaluations()
-    assert evaluation.check_name == NO_ERRORS
+def check(result: dg.ExecuteInProcessResult, name: str = NO_ERRORS) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
     return evaluation
 
 
@@ -194,3 +193,15 @@ def test_the_trigger_comes_from_the_run_tags(
         batch: "batch",
         manual: "manual",
     }
+
+
+def test_rule_file_checks__bad_identity__relations_check_shows_failing_cell(
+    instance: dg.DagsterInstance, resources: dict[str, PathsResource]
+) -> None:
+    """The relations rule-file check fails with the identity's cell and per-rule counts."""
+    bad_run = materialize(instance, resources, add(resources, "bad", BAD))
+    relations = check(bad_run, "rules_relations")
+    assert not relations.passed and relations.severity == dg.AssetCheckSeverity.ERROR
+    meta = {k: v.value for k, v in relations.metadata.items()}
+    assert "identity_b1g" in str(meta["rules"]) and "| 46 |" in str(meta["first_failing_cells"])
+    assert check(bad_run, "rules_core").passed

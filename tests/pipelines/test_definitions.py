@@ -48,7 +48,8 @@ def test_publication_depends_on_every_partition_and_uses_the_duckdb_pool() -> No
 def test_the_no_error_check_is_blocking() -> None:
     findings = defs.resolve_assets_def(FINDINGS)
     specs = {spec.name: spec for spec in findings.check_specs}
-    assert set(specs) == {NO_ERRORS}
+    assert set(specs) == {NO_ERRORS, "rules_core", "rules_relations", "rules_history"}
+    assert specs["rules_core"].blocking and not specs["rules_history"].blocking
     assert specs[NO_ERRORS].blocking is True
     assert specs[NO_ERRORS].asset_key == FINDINGS
 
