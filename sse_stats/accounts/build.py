@@ -1,0 +1,754 @@
+"""Build satellite tables (schema.md §9) from harmonised observations and a shell.
+
+The input is a concatenation of harmonised frames (``docs/architecture.md``),
+possibly several countries and editions. :func:`build_table` applies the rules
+of schema.md §9.1 in order:
+
+1. for each REF_AREA and TIME_PERIOD, the latest EDITION containing the period
+   (an empty EDITION reads as the date the submission was received);
+2. the cells the shell keeps (shown dimensions, fixed dimensions, measures);
+3. submitted cells win, as published, with their flags and multiplier;
+4. an empty submitted cell stays empty: a suppressed cell is never re-derived;
+5. absent cells only, by a formula of the shell, with flags following the inputs
+   (:mod:`sse_stats.accounts.sdc`);
+6. the presentation multiplier, as one named step keeping the originals
+   (:mod:`sse_stats.accounts.units`).
+
+The result is long: the observation columns plus ``is_derived``, ``derivation``,
+``base_measure``, ``note``, ``obs_value_published`` and ``unit_mult_published``.
+Secondary suppression across tables (§10) is :func:`sdc.protect_tables`; writing
+is :mod:`sse_stats.publish`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from sse_stats.accounts.cells import (
+    SECONDARY,
+    SUPPRESSED_STATUS,
+    Cell,
+    Key,
+    cannot_exist,
+    derivation_inputs,
+    has_value,
+    is_suppressed,
+    key_of,
+    level_of,
+    linear_terms,
+    previous_year,
+    with_codes,
+)
+from sse_stats.accounts.sdc import add_note, derived_status
+from sse_stats.accounts.shells import (
+    DIMENSIONS,
+    KEY_COLUMNS,
+    PERIMETER,
+    CellSelector,
+    Derivation,
+    GrowthDerivation,
+    LinearDerivation,
+    RatioDerivation,
+    ShellContext,
+    TableShell,
+)
+from sse_stats.accounts.units import apply_presentation_multiplier, base_value
+
+OBSERVATION_COLUMNS: tuple[str, ...] = (
+    *DIMENSIONS,
+    "measure",
+    "obs_value",
+    "obs_value_text",
+    "unit_measure",
+    "unit_mult",
+    "currency",
+    "obs_status",
+    "obs_status_nat",
+    "conf_status",
+    "coverage",
+    "unit_state",
+    "valuation_method",
+    "comment_obs",
+    "source_id",
+    "edition",
+    "share_base",
+    "source_file",
+    "source_sha256",
+    "source_row",
+    "source_column",
+    "mapping_file",
+)
+"""The harmonised-frame columns (docs/architecture.md), in order."""
+
+SATELLITE_COLUMNS: tuple[str, ...] = (
+    *OBSERVATION_COLUMNS,
+    "is_derived",
+    "derivation",
+    "base_measure",
+    "note",
+    "obs_value_published",
+    "unit_mult_published",
+)
+"""Columns of every satellite table."""
+
+COLUMN_DESCRIPTIONS: Mapping[str, str] = {
+    "is_derived": "true when the pipeline computed the cell by a formula of the "
+    "table shell; false for a cell submitted by the NSO",
+    "derivation": "'<formula id>: <formula>' of a derived cell (schemas/tables/)",
+    "base_measure": "the measure a ratio, share or growth cell is computed from",
+    "note": "notes on the cell: coverage, valuation method, perimeter, why it is "
+    "empty; '; '-separated",
+    "obs_value_published": "obs_value at the table's presentation multiplier",
+    "unit_mult_published": "the presentation multiplier (power of ten) of "
+    "obs_value_published",
+    "edition": "the edition used for this country and year (schema.md §9.1 rule 1)",
+}
+"""Descriptions of the columns satellite tables add (for DuckDB COMMENT ON)."""
+
+Finding = dict[str, Any]
+_PERIMETER_NOTE = (
+    "SSE perimeter: {group} (no SSE total submitted, the only "
+    "entity group of this country and year)"
+)
+_NOTE_COVERAGE = "Coverage: {label}"
+_NOTE_VALUATION = "Valuation: {label}"
+_NOTE_MIXED = "Inputs differ in coverage: {codes}"
+_NOTE_CONFIDENTIAL_INPUT = "Suppressed: computed from a confidential cell"
+_SHARE_RULE_LEVEL = 2
+_SHARE_RULE_SEVERITY = "warning"
+
+
+def build_table(
+    observations: pd.DataFrame,
+    shell: TableShell,
+    *,
+    received_at: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Build one satellite table (long) from harmonised observations.
+
+    Args:
+        observations: harmonised frames concatenated (any countries, editions).
+        shell: the table shell (:func:`~sse_stats.accounts.shells.load_shells`).
+        received_at: ``source_file → received_at`` (``meta.submissions``), read
+            when a row has no EDITION.
+
+    Returns:
+        The table, one row per cell, sorted by key; empty (with every column)
+        when nothing applies.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from sse_stats.accounts.shells import load_shells
+        >>> shell = load_shells(Path("schemas"))["t01_key_aggregates_by_entity"]
+        >>> build_table(pd.DataFrame(), shell).empty
+        True
+    """
+    return build_table_with_findings(observations, shell, received_at=received_at)[0]
+
+
+def build_table_with_findings(
+    observations: pd.DataFrame,
+    shell: TableShell,
+    *,
+    received_at: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """:func:`build_table`, plus level-2 findings on submitted shares.
+
+    A submitted ``SHARE_NAT`` that differs from the share computed from the
+    levels by more than their rounding gives a finding of the shell's
+    ``check_submitted`` rule (``published_share_matches_levels``), as a dict with
+    the contract's eight fields (schema.md §8.1).
+    """
+    return _build(select_editions(observations, received_at), shell)
+
+
+def _build(
+    pool: dict[Key, Cell], shell: TableShell
+) -> tuple[pd.DataFrame, list[Finding]]:
+    builder = _Builder(shell, pool, _perimeters(pool.values(), shell))
+    cells = builder.run()
+    return _frame(cells, shell), builder.findings
+
+
+def build_tables(
+    observations: pd.DataFrame,
+    shells: Mapping[str, TableShell],
+    *,
+    received_at: Mapping[str, str] | None = None,
+) -> tuple[dict[str, pd.DataFrame], list[Finding]]:
+    """Build every shell; return the tables by name and all share findings."""
+    pool = select_editions(observations, received_at)  # once for every table
+    tables: dict[str, pd.DataFrame] = {}
+    findings: list[Finding] = []
+    for name, shell in shells.items():
+        tables[name], found = _build(pool, shell)
+        findings.extend(found)
+    return tables, _unique(findings)
+
+
+# ---------------------------------------------------------------- rule 1
+
+
+def select_editions(
+    observations: pd.DataFrame, received_at: Mapping[str, str] | None = None
+) -> dict[Key, Cell]:
+    """The cells of the latest edition of each REF_AREA and TIME_PERIOD, by key.
+
+    ``edition`` is set to the edition used (an empty EDITION reads as the date of
+    ``received_at[source_file]``); ``base_measure`` is the ``SHARE_BASE`` of
+    a submitted share. A key repeated within an edition keeps its last row.
+    """
+    received = received_at or {}
+    records = _records(observations)
+    latest: dict[tuple[Any, Any], str] = {}
+    for cell in records:
+        edition = (
+            cell.get("edition")
+            or str(received.get(str(cell.get("source_file")), ""))[:10]
+            or None
+        )
+        cell["edition"] = edition
+        cell["base_measure"] = (
+            cell.get("share_base") if cell.get("measure") == "SHARE_NAT" else None
+        )
+        period = (cell.get("ref_area"), cell.get("time_period"))
+        latest[period] = max(latest.get(period, ""), edition or "")
+    pool: dict[Key, Cell] = {}
+    for cell in records:
+        if (cell["edition"] or "") == latest[
+            (cell.get("ref_area"), cell.get("time_period"))
+        ]:
+            pool[key_of(cell)] = cell
+    return pool
+
+
+def _records(observations: pd.DataFrame) -> list[Cell]:
+    frame = observations.copy()
+    for column in OBSERVATION_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
+    out = []
+    for record in frame[list(OBSERVATION_COLUMNS)].to_dict("records"):
+        cell: Cell = {}
+        for column, value in record.items():
+            cell[str(column)] = _clean(column, value)
+        out.append(cell)
+    return out
+
+
+def _clean(column: object, value: Any) -> Any:
+    if column == "obs_value":
+        return math.nan if value is None or pd.isna(value) else float(value)
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if column in ("unit_mult", "source_row"):
+        return int(value)
+    return value
+
+
+# ------------------------------------------------------ which cells a table keeps
+
+
+def _perimeters(
+    cells: Iterable[Cell], shell: TableShell
+) -> dict[tuple[Any, Any], tuple[str, str, str | None]]:
+    """``(ref_area, time_period) → (sse_entity, sse_entity_nat, note)`` (T10)."""
+    rule = shell.perimeter
+    if rule is None:
+        return {}
+    seen: dict[tuple[Any, Any], set[tuple[str, str]]] = {}
+    for cell in cells:
+        entity = str(cell.get("sse_entity"))
+        if entity in ("NATECON", "_Z"):
+            continue
+        seen.setdefault((cell.get("ref_area"), cell.get("time_period")), set()).add(
+            (entity, str(cell.get("sse_entity_nat")))
+        )
+    out: dict[tuple[Any, Any], tuple[str, str, str | None]] = {}
+    for period, pairs in seen.items():
+        if any(entity == rule.total for entity, _ in pairs):
+            out[period] = (rule.total, "_Z", None)
+            continue
+        groups = {entity for entity, _ in pairs}
+        if rule.fallback != "single_group" or len(groups) != 1:
+            continue
+        group = next(iter(groups))
+        subgroups = sorted(nat for _, nat in pairs if nat != "_T")
+        if any(nat == "_T" for _, nat in pairs):
+            out[period] = (group, "_T", _PERIMETER_NOTE.format(group=group))
+        elif len(subgroups) == 1:
+            label = f"{group}/{subgroups[0]}"
+            out[period] = (group, subgroups[0], _PERIMETER_NOTE.format(group=label))
+    return out
+
+
+class _Builder:
+    """One table: selection, derivations, flags, notes."""
+
+    def __init__(
+        self,
+        shell: TableShell,
+        pool: dict[Key, Cell],
+        perimeter: Mapping[tuple[Any, Any], tuple[str, str, str | None]],
+    ) -> None:
+        self.shell = shell
+        self.context = shell.context
+        self.pool = pool
+        self.perimeter = perimeter
+        self.findings: list[Finding] = []
+        self.ratio_measures = {
+            d.measure: d
+            for d in shell.derivations
+            if isinstance(d, RatioDerivation | GrowthDerivation)
+        }
+
+    def run(self) -> list[Cell]:
+        table: dict[Key, Cell] = {}
+        for key, cell in self.pool.items():
+            if self._member(cell):
+                table[key] = self._submitted(cell)
+        working = dict(self.pool)
+        for derivation in self.shell.derivations:
+            for output in self._candidates(derivation, working):
+                key = key_of(output)
+                if key in working or not self._member(output):
+                    continue
+                derived = self._derive(derivation, output, working)
+                if derived is not None:
+                    working[key] = table[key] = derived
+            if isinstance(derivation, RatioDerivation) and derivation.check_submitted:
+                self._check_shares(derivation, table, working)
+        return list(table.values())
+
+    # -- membership (rules 2 and 3)
+
+    def _member(self, cell: Cell) -> bool:
+        derivation = self.ratio_measures.get(str(cell.get("measure")))
+        if derivation is not None:
+            level = level_of(cell)
+            return level.get(
+                "measure"
+            ) in derivation.numerator.measures and self._member_level(level)
+        return self._member_level(cell)
+
+    def _member_level(self, cell: Cell) -> bool:
+        for dim, codes in self.shell.dimensions.items():
+            if codes is None or cell.get(dim) == "_Z":
+                continue
+            if PERIMETER in codes and self._is_perimeter(cell):
+                continue
+            if cell.get(dim) not in codes:
+                return False
+        return any(self._selected_by(selector, cell) for selector in self.shell.cells)
+
+    def _selected_by(self, selector: CellSelector, cell: Cell) -> bool:
+        if not selector.matches(cell):
+            return False
+        for dim in DIMENSIONS:
+            if dim in self.shell.dimensions or dim in selector.coords:
+                continue
+            if dim in ("ref_area", "time_period", "freq"):
+                continue
+            fixed = self.shell.fixed.get(dim, "_T")
+            allowed = {fixed, "_Z"} if fixed == "_T" else {fixed}
+            if cell.get(dim) not in allowed:
+                return False
+        return True
+
+    def _is_perimeter(self, cell: Cell) -> bool:
+        found = self.perimeter.get((cell.get("ref_area"), cell.get("time_period")))
+        return (
+            found is not None
+            and (cell.get("sse_entity"), cell.get("sse_entity_nat")) == found[:2]
+        )
+
+    def _submitted(self, cell: Cell) -> Cell:
+        out = dict(cell)
+        out["is_derived"] = False
+        out["derivation"] = None
+        out["note"] = self._notes(out, [])
+        return out
+
+    # -- derivations (rules 4 and 5)
+
+    def _candidates(
+        self, derivation: Derivation, working: Mapping[Key, Cell]
+    ) -> list[Cell]:
+        outputs: dict[Key, Cell] = {}
+        for cell in list(working.values()):
+            output = self._output_from(derivation, cell)
+            if output is not None:
+                outputs.setdefault(key_of(output), output)
+        return [outputs[k] for k in sorted(outputs, key=_sort_key)]
+
+    def _output_from(self, derivation: Derivation, cell: Cell) -> Cell | None:
+        if isinstance(derivation, LinearDerivation):
+            if (
+                derivation.measures is not None
+                and cell.get("measure") not in derivation.measures
+            ):
+                return None
+            # The cell must be one of the terms (checked before copying it).
+            if derivation.children_from == "exhaustive_subgroups":
+                terms = self.context.exhaustive_subgroups(
+                    str(cell.get("ref_area")), str(cell.get("sse_entity"))
+                )
+            else:
+                terms = tuple(code for code, _ in derivation.terms)
+            if cell.get(derivation.dimension) not in terms:
+                return None
+            return with_codes(cell, {derivation.dimension: derivation.target})
+        if not self._numerator(derivation.numerator, cell) or cell.get("base_measure"):
+            return None
+        codes: dict[str, Any] = {
+            "measure": derivation.measure,
+            "base_measure": cell.get("measure"),
+        }
+        share = isinstance(derivation, RatioDerivation) and derivation.share_base
+        codes["share_base"] = cell.get("measure") if share else None
+        return with_codes(cell, codes)
+
+    def _numerator(self, selector: CellSelector, cell: Cell) -> bool:
+        if cell.get("measure") not in selector.measures:
+            return False
+        for column, match in selector.coords.items():
+            if PERIMETER in match.codes and not match.negate:
+                if not self._is_perimeter(cell):
+                    return False
+            elif not match(cell.get(column)):
+                return False
+        return True
+
+    def _derive(
+        self, derivation: Derivation, output: Cell, working: Mapping[Key, Cell]
+    ) -> Cell | None:
+        terms = derivation_inputs(derivation, output, self.context)
+        inputs: list[tuple[Cell, int]] = []
+        for template, coefficient in terms:
+            cell = working.get(key_of(template))
+            if cell is None:
+                if self._zero_if_absent(derivation, template, output):
+                    continue
+                return None
+            if not has_value(cell) and not is_suppressed(cell):
+                if isinstance(derivation, LinearDerivation) and cannot_exist(cell):
+                    continue  # M: data cannot exist, reads as 0 (schema.md §8.6)
+                return None  # missing for another reason: the cell is left out
+            inputs.append((cell, coefficient))
+        if not inputs or not self._same_edition(inputs):
+            return None
+        if isinstance(derivation, LinearDerivation):
+            return self._linear(derivation, output, inputs)
+        return self._ratio(derivation, output, inputs)
+
+    def _zero_if_absent(
+        self, derivation: Derivation, template: Cell, output: Cell
+    ) -> bool:
+        if not isinstance(derivation, LinearDerivation):
+            return False
+        code = template.get(derivation.dimension)
+        return any(
+            rule.code == code and rule.applies(output)
+            for rule in derivation.zero_if_absent
+        )
+
+    @staticmethod
+    def _same_edition(inputs: list[tuple[Cell, int]]) -> bool:
+        return len({cell.get("edition") for cell, _ in inputs}) == 1
+
+    def _linear(
+        self, derivation: LinearDerivation, output: Cell, inputs: list[tuple[Cell, int]]
+    ) -> Cell | None:
+        units = {(c.get("unit_measure"), c.get("currency")) for c, _ in inputs}
+        if len(units) != 1:
+            return None  # units differ: nothing sensible to add up
+        mult = min(int(c.get("unit_mult") or 0) for c, _ in inputs)
+        out = self._derived_cell(derivation, output, inputs)
+        unit_measure, currency = next(iter(units))
+        out.update(unit_measure=unit_measure, currency=currency, unit_mult=mult)
+        if out["conf_status"] == SECONDARY:
+            return out
+        total = Decimal(0)
+        for cell, coefficient in inputs:
+            value = base_value(
+                cell.get("obs_value_text"), cell.get("obs_value"), cell.get("unit_mult")
+            )
+            total += coefficient * (value or Decimal(0))
+        out["obs_value"] = float(total.scaleb(-mult))
+        return out
+
+    def _ratio(
+        self,
+        derivation: RatioDerivation | GrowthDerivation,
+        output: Cell,
+        inputs: list[tuple[Cell, int]],
+    ) -> Cell | None:
+        if len(inputs) != 2:
+            return None
+        numerator, denominator = inputs[0][0], inputs[1][0]
+        out = self._derived_cell(derivation, output, inputs)
+        unit = self.context.satellite_measures[derivation.measure].unit
+        if unit == "PC":
+            out.update(unit_measure="PC", currency=None, unit_mult=0)
+        else:
+            out.update(
+                unit_measure=numerator.get("unit_measure"),
+                currency=numerator.get("currency"),
+                unit_mult=0,
+            )
+        if out["conf_status"] == SECONDARY:
+            return out
+        value = _ratio_value(derivation, numerator, denominator)
+        if value is None:
+            return None
+        out["obs_value"] = value
+        return out
+
+    def _derived_cell(
+        self, derivation: Derivation, output: Cell, inputs: list[tuple[Cell, int]]
+    ) -> Cell:
+        cells = [c for c, _ in inputs]
+        out: Cell = {column: output.get(column) for column in KEY_COLUMNS}
+        for column in OBSERVATION_COLUMNS:
+            out.setdefault(column, None)
+        out.update(
+            obs_value=math.nan,
+            obs_value_text=None,
+            is_derived=True,
+            derivation=f"{derivation.id}: {_formula(derivation, output, self.context)}",
+            edition=cells[0].get("edition"),
+            source_id=_common(c.get("source_id") for c in cells),
+            coverage=_common(c.get("coverage") for c in cells)
+            or cells[0].get("coverage"),
+            valuation_method=_common(c.get("valuation_method") for c in cells),
+        )
+        notes = []
+        coverages = sorted({str(c.get("coverage")) for c in cells if c.get("coverage")})
+        if len(coverages) > 1:
+            notes.append(_NOTE_MIXED.format(codes=", ".join(coverages)))
+        if any(is_suppressed(c) for c in cells):
+            out.update(obs_status=SUPPRESSED_STATUS, conf_status=SECONDARY)
+            notes.append(_NOTE_CONFIDENTIAL_INPUT)
+        else:
+            out.update(
+                obs_status=derived_status(
+                    (c.get("obs_status") for c in cells), self.context.flag_precedence
+                ),
+                conf_status="F",
+            )
+        out["note"] = self._notes(out, notes)
+        return out
+
+    def _notes(self, cell: Cell, extra: list[str]) -> str | None:
+        note: str | None = None
+        labels = self.context
+        coverage = cell.get("coverage")
+        if (
+            "coverage" in self.shell.footnotes
+            and coverage
+            and coverage not in labels.coverage_without_note
+        ):
+            label = labels.coverage_labels.get(str(coverage), str(coverage))
+            note = add_note(note, _NOTE_COVERAGE.format(label=label))
+        method = cell.get("valuation_method")
+        if "valuation_method" in self.shell.footnotes and method:
+            label = labels.valuation_labels.get(str(method), str(method))
+            note = add_note(note, _NOTE_VALUATION.format(label=label))
+        found = self.perimeter.get((cell.get("ref_area"), cell.get("time_period")))
+        if found is not None and found[2] and self._is_perimeter(cell):
+            note = add_note(note, found[2])
+        for text in extra:
+            note = add_note(note, text)
+        return note
+
+    # -- level 2: published_share_matches_levels
+
+    def _check_shares(
+        self,
+        derivation: RatioDerivation,
+        table: Mapping[Key, Cell],
+        working: Mapping[Key, Cell],
+    ) -> None:
+        rule = derivation.check_submitted or ""
+        for cell in table.values():
+            if (
+                cell.get("is_derived")
+                or cell.get("measure") != derivation.measure
+                or not has_value(cell)
+            ):
+                continue
+            if cell.get("base_measure") not in derivation.numerator.measures:
+                continue
+            terms = derivation_inputs(derivation, cell, self.context)
+            found = [working.get(key_of(t)) for t, _ in terms]
+            if any(c is None or not has_value(c) for c in found):
+                continue
+            numerator, denominator = found[0], found[1]
+            assert numerator is not None and denominator is not None
+            computed = _ratio_value(derivation, numerator, denominator)
+            if computed is None:
+                continue
+            submitted = float(cell["obs_value"])
+            tolerance = _share_tolerance(cell, numerator, denominator, computed)
+            if abs(computed - submitted) > tolerance:
+                self.findings.append(
+                    _share_finding(
+                        rule, cell, numerator, denominator, computed, tolerance
+                    )
+                )
+
+
+# ------------------------------------------------------------- arithmetic
+
+
+def _ratio_value(
+    derivation: RatioDerivation | GrowthDerivation, numerator: Cell, denominator: Cell
+) -> float | None:
+    top = base_value(
+        numerator.get("obs_value_text"),
+        numerator.get("obs_value"),
+        numerator.get("unit_mult"),
+    )
+    bottom = base_value(
+        denominator.get("obs_value_text"),
+        denominator.get("obs_value"),
+        denominator.get("unit_mult"),
+    )
+    if top is None or bottom is None or bottom == 0:
+        return None
+    if isinstance(derivation, GrowthDerivation):
+        return float((top / bottom - 1) * derivation.scale)
+    return float(top / bottom * derivation.scale)
+
+
+def _decimals(cell: Cell) -> int:
+    text = cell.get("obs_value_text")
+    if not isinstance(text, str) or not text:
+        text = repr(float(cell.get("obs_value") or 0))
+    return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+def _half_unit(cell: Cell) -> Decimal:
+    """Half the last published digit, in base units (schema.md §8.4)."""
+    return Decimal(5).scaleb(int(cell.get("unit_mult") or 0) - _decimals(cell) - 1)
+
+
+def _share_tolerance(
+    share: Cell, numerator: Cell, denominator: Cell, computed: float
+) -> float:
+    """Rounding of the submitted share plus the rounding of both levels."""
+    top = base_value(
+        numerator.get("obs_value_text"),
+        numerator.get("obs_value"),
+        numerator.get("unit_mult"),
+    ) or Decimal(1)
+    bottom = base_value(
+        denominator.get("obs_value_text"),
+        denominator.get("obs_value"),
+        denominator.get("unit_mult"),
+    ) or Decimal(1)
+    relative = _half_unit(numerator) / abs(top) + _half_unit(denominator) / abs(bottom)
+    return float(_half_unit(share)) + abs(computed) * float(relative)
+
+
+def _share_finding(
+    rule: str,
+    cell: Cell,
+    numerator: Cell,
+    denominator: Cell,
+    computed: float,
+    tolerance: float,
+) -> Finding:
+    file = str(cell.get("source_file") or "")
+    row = cell.get("source_row")
+    column = cell.get("source_column") or "OBS_VALUE"
+    value = cell.get("obs_value_text") or repr(cell.get("obs_value"))
+    difference = abs(computed - float(cell["obs_value"]))
+    message = (
+        f'{file}, row {row}, column "{column}": value "{value}" but '
+        f"{numerator.get('measure')} of {_who(numerator)} over {_who(denominator)} "
+        f"gives {computed:.4g} % ({numerator.get('ref_area')} "
+        f"{numerator.get('time_period')}, difference {difference:.3g}, tolerance "
+        f"{tolerance:.3g}) (rule: {rule})"
+    )
+    return {
+        "file": file,
+        "row": row,
+        "column": column,
+        "value": value,
+        "rule": rule,
+        "level": _SHARE_RULE_LEVEL,
+        "severity": _SHARE_RULE_SEVERITY,
+        "message": message,
+    }
+
+
+def _who(cell: Cell) -> str:
+    nat = cell.get("sse_entity_nat")
+    entity = str(cell.get("sse_entity"))
+    return f"{entity}/{nat}" if nat not in (None, "_T", "_Z") else entity
+
+
+def _formula(derivation: Derivation, output: Cell, context: ShellContext) -> str:
+    """The formula of one derived cell, with its own codes (readable in exports)."""
+    if isinstance(derivation, LinearDerivation):
+        parts = []
+        for i, (code, k) in enumerate(linear_terms(derivation, output, context)):
+            sign = ("+ " if k > 0 else "− ") if i else ("" if k > 0 else "− ")
+            parts.append(f"{sign}{code if abs(k) == 1 else f'{abs(k)} × {code}'}")
+        where = "" if derivation.dimension == "measure" else f"{derivation.dimension} "
+        return f"{where}{derivation.target} = {' '.join(parts)}"
+    base = str(output.get("base_measure"))
+    if isinstance(derivation, GrowthDerivation):
+        year = str(output.get("time_period"))
+        return (
+            f"({base}[{year}] / {base}[{previous_year(year)}] − 1) × {derivation.scale}"
+        )
+    bottom = derivation.denominator.get("measure", base)
+    codes = ", ".join(
+        f"{k}={v}"
+        for k, v in derivation.denominator.items()
+        if k != "measure" and output.get(k) != v
+    )
+    scale = f" × {derivation.scale}" if derivation.scale != 1 else ""
+    return f"{base} / {bottom}{f'[{codes}]' if codes else ''}{scale}"
+
+
+def _common(values: Iterable[object]) -> Any:
+    found = {v for v in values if v is not None}
+    return next(iter(found)) if len(found) == 1 else None
+
+
+# ------------------------------------------------------------- frames
+
+
+def _frame(cells: list[Cell], shell: TableShell) -> pd.DataFrame:
+    cells = sorted(cells, key=lambda c: _sort_key(key_of(c)))
+    frame = pd.DataFrame.from_records(cells, columns=list(SATELLITE_COLUMNS[:-2]))
+    frame = frame.astype(dict.fromkeys(frame.columns, object))
+    frame["obs_value"] = frame["obs_value"].astype("float64")
+    frame["unit_mult"] = frame["unit_mult"].astype("Int64")
+    frame["source_row"] = frame["source_row"].astype("Int64")
+    frame["is_derived"] = frame["is_derived"].astype(bool)
+    frame = apply_presentation_multiplier(frame, shell.presentation_mult)
+    return frame[list(SATELLITE_COLUMNS)].reset_index(drop=True)
+
+
+def _sort_key(key: Key) -> tuple[str, ...]:
+    return tuple("" if part is None else str(part) for part in key)
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for finding in findings:
+        mark = (finding["file"], finding["row"], finding["rule"])
+        if mark not in seen:
+            seen.add(mark)
+            out.append(finding)
+    return out
