@@ -52,40 +52,65 @@ def rule_file_specs(catalogue: RuleCatalogue) -> list[dg.AssetCheckSpec]:
 
 
 def _summary_markdown(rows: Sequence[dict[str, object]]) -> str:
-    lines = ["| rule | level | severity | items | passes | fails | n/a |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['rule']} | {r['level']} | {r['severity']} | {r['items']} | {r['passes']} "
-              f"| {r['fails']} | {r['not_applicable']} |" for r in rows]
+    lines = [
+        "| rule | level | severity | items | passes | fails | n/a |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['rule']} | {r['level']} | {r['severity']} | {r['items']} | "
+        f"{r['passes']} "
+        f"| {r['fails']} | {r['not_applicable']} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
-def rule_file_results(staged: StagedSubmission,
-                      catalogue: RuleCatalogue) -> list[dg.AssetCheckResult]:
+def rule_file_results(
+    staged: StagedSubmission, catalogue: RuleCatalogue
+) -> list[dg.AssetCheckResult]:
     """One result per rule file: per-rule counts and the first failing cells."""
     results = []
     for source, names in rule_files(catalogue).items():
         report = staged.report
         if report is None:  # no layout could be chosen: nothing was evaluated
-            results.append(dg.AssetCheckResult(
-                check_name=check_name(source), asset_key=FINDINGS_KEY,
-                passed=staged.accepted, severity=dg.AssetCheckSeverity.ERROR,
-                description=staged.message or staged.status))
+            results.append(
+                dg.AssetCheckResult(
+                    check_name=check_name(source),
+                    asset_key=FINDINGS_KEY,
+                    passed=staged.accepted,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=staged.message or staged.status,
+                )
+            )
             continue
         wanted = set(names)
         findings = [f for f in report.findings if f.rule in wanted]
         errors = sum(f.severity == "error" for f in findings)
         summary = [row for row in report.summary() if row["rule"] in wanted]
-        results.append(dg.AssetCheckResult(
-            check_name=check_name(source), asset_key=FINDINGS_KEY,
-            passed=bool(errors == 0),
-            severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
-            description=f"{errors} errors, {len(findings) - errors} warnings and infos",
-            metadata={
-                "errors": int(errors),
-                "findings": int(len(findings)),
-                "rules": dg.MetadataValue.md(_summary_markdown(summary) if summary
-                                             else "no rule of this file evaluated"),
-                "first_failing_cells": dg.MetadataValue.md(
-                    findings_markdown([f for f in findings if f.severity != "info"], limit=20)),
-            },
-        ))
+        results.append(
+            dg.AssetCheckResult(
+                check_name=check_name(source),
+                asset_key=FINDINGS_KEY,
+                passed=bool(errors == 0),
+                severity=dg.AssetCheckSeverity.ERROR
+                if errors
+                else dg.AssetCheckSeverity.WARN,
+                description=f"{errors} errors, {len(findings) - errors} "
+                f"warnings and infos",
+                metadata={
+                    "errors": int(errors),
+                    "findings": int(len(findings)),
+                    "rules": dg.MetadataValue.md(
+                        _summary_markdown(summary)
+                        if summary
+                        else "no rule of this file evaluated"
+                    ),
+                    "first_failing_cells": dg.MetadataValue.md(
+                        findings_markdown(
+                            [f for f in findings if f.severity != "info"], limit=20
+                        )
+                    ),
+                },
+            )
+        )
     return results

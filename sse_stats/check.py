@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sse_stats.errors import Finding, UsageError
+from sse_stats.errors import Finding, RuleOutcome, UsageError
 from sse_stats.harmonise.apply import national_rows
 from sse_stats.harmonise.canonical import template_rows
 from sse_stats.harmonise.frame import build_frame
@@ -45,30 +45,50 @@ def is_template(path: Path) -> bool:
     return peek_first_field(path) == TEMPLATE_FIRST_COLUMN
 
 
-def _mapping_for(path: Path, schemas_dir: Path, country: str | None) -> CountryMapping | None:
+def _mapping_for(
+    path: Path, schemas_dir: Path, country: str | None
+) -> CountryMapping | None:
     # An empty file has no header to tell the layout by: read it as the
     # template, so it is reported as csv_is_well_formed (unusable), not a usage error.
     if is_template(path) or (country is None and peek_first_field(path) is None):
         if country is not None and not ISO3.match(country):
-            raise UsageError(f"--country {country!r} is not an ISO 3166-1 alpha-3 code (e.g. PRT)")
+            raise UsageError(
+                f"--country {country!r} is not an ISO 3166-1 alpha-3 code (e.g. PRT)"
+            )
         return None
     if country is None:
         raise UsageError(
             f"{path.name} is not in the canonical template (its first column is not "
-            "STRUCTURE); give --country ISO3 to read it with schemas/mappings/<ISO3>.yaml"
+            "STRUCTURE); give --country ISO3 to read it with "
+            "schemas/mappings/<ISO3>.yaml"
         )
     return load_mapping(mapping_path(schemas_dir, country))
 
 
-def _file_has_observations(n_rows: int, findings: list[Finding], file: str,
-                           header_line: int, cat: RuleCatalogue) -> list[Finding]:
+def _file_has_observations(
+    n_rows: int,
+    findings: list[Finding],
+    file: str,
+    header_line: int,
+    cat: RuleCatalogue,
+) -> list[Finding]:
     if n_rows or any(f.rule == "row_matches_header" for f in findings):
         return []
-    return [cat.finding("file_has_observations", file=file, row=header_line, column=None,
-                        value=None, detail="the file has a header but no data rows")]
+    return [
+        cat.finding(
+            "file_has_observations",
+            file=file,
+            row=header_line,
+            column=None,
+            value=None,
+            detail="the file has a header but no data rows",
+        )
+    ]
 
 
-def check_submission(path: Path, *, schemas_dir: Path, country: str | None = None) -> ValidationReport:
+def check_submission(
+    path: Path, *, schemas_dir: Path, country: str | None = None
+) -> ValidationReport:
     """Read, harmonise and validate (levels 0-1) one submission; write nothing.
 
     Args:
@@ -89,11 +109,22 @@ def check_submission(path: Path, *, schemas_dir: Path, country: str | None = Non
     expected_country = mapping.country if mapping else country
     mapping_file = mapping.source if mapping else None
 
-    def report(findings: list[Finding], **kw: object) -> ValidationReport:
+    def report(
+        findings: list[Finding],
+        outcomes: dict[str, RuleOutcome] | None = None,
+        frame: pd.DataFrame | None = None,
+    ) -> ValidationReport:
         ordered = sorted(findings, key=lambda f: (f.row is not None, f.row or 0))
-        return ValidationReport(file=path.name, sha256=read.sha256, size=read.size,
-                                findings=tuple(ordered), mapping_file=mapping_file,
-                                country=expected_country, **kw)  # type: ignore[arg-type]
+        return ValidationReport(
+            file=path.name,
+            sha256=read.sha256,
+            size=read.size,
+            findings=tuple(ordered),
+            mapping_file=mapping_file,
+            country=expected_country,
+            outcomes=outcomes or {},
+            frame=frame,
+        )
 
     sub = read.submission
     if sub is None:
@@ -106,22 +137,42 @@ def check_submission(path: Path, *, schemas_dir: Path, country: str | None = Non
             return report([*read.findings, *found])
         rows = national
     findings = [*read.findings, *found]
-    findings += _file_has_observations(len(rows.rows), findings, sub.name, sub.header_line, cat)
-    harmonised = build_frame(rows, schema=schema, cat=cat, file=sub.name, sha256=sub.sha256,
-                             extra_findings=findings)
+    findings += _file_has_observations(
+        len(rows.rows), findings, sub.name, sub.header_line, cat
+    )
+    harmonised = build_frame(
+        rows,
+        schema=schema,
+        cat=cat,
+        file=sub.name,
+        sha256=sub.sha256,
+        extra_findings=findings,
+    )
     findings = list(harmonised.findings)
-    row_result = check_rows(harmonised.frame, schema=schema, catalogue=cat, file=sub.name,
-                            origins=harmonised.origins, country=expected_country)
-    rel_result = check_relations(harmonised.frame, catalogue=cat, schemas_dir=schemas_dir,
-                                 file=sub.name, origins=harmonised.origins)
+    row_result = check_rows(
+        harmonised.frame,
+        schema=schema,
+        catalogue=cat,
+        file=sub.name,
+        origins=harmonised.origins,
+        country=expected_country,
+    )
+    rel_result = check_relations(
+        harmonised.frame,
+        catalogue=cat,
+        schemas_dir=schemas_dir,
+        file=sub.name,
+        origins=harmonised.origins,
+    )
     findings += [*row_result.findings, *rel_result.findings]
     evaluated = {**row_result.outcomes, **rel_result.outcomes}
     outcomes = outcomes_from(findings, cat, evaluated, items=len(harmonised.frame))
     return report(findings, outcomes=outcomes, frame=harmonised.frame)
 
 
-def add_history(report: ValidationReport, history: pd.DataFrame | None, *,
-                schemas_dir: Path) -> ValidationReport:
+def add_history(
+    report: ValidationReport, history: pd.DataFrame | None, *, schemas_dir: Path
+) -> ValidationReport:
     """Add the level-2 findings (growth, revisions) that need the country's history.
 
     Pipeline only (schema.md §8.1): these are warnings and infos, so the
@@ -132,11 +183,17 @@ def add_history(report: ValidationReport, history: pd.DataFrame | None, *,
     schema = cached_schema(schemas_dir.resolve())
     cat = cached_rules((schemas_dir / "rules").resolve())
     money = [m.id for m in schema.measures.values() if m.is_money]
-    result = check_history(report.frame, history, catalogue=cat, file=report.file,
-                           money_measures=money)
-    findings = sorted([*report.findings, *result.findings],
-                      key=lambda f: (f.row is not None, f.row or 0))
+    result = check_history(
+        report.frame, history, catalogue=cat, file=report.file, money_measures=money
+    )
+    findings = sorted(
+        [*report.findings, *result.findings],
+        key=lambda f: (f.row is not None, f.row or 0),
+    )
     outcomes = dict(report.outcomes)
-    outcomes.update(outcomes_from(list(result.findings), cat, result.outcomes,
-                                  items=len(report.frame)))
+    outcomes.update(
+        outcomes_from(
+            list(result.findings), cat, result.outcomes, items=len(report.frame)
+        )
+    )
     return replace(report, findings=tuple(findings), outcomes=outcomes)

@@ -21,21 +21,34 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so usage errors map to exit 2 cleanly."""
+    """argparse that raises instead of exiting, so usage errors map to exit 2
+    cleanly."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sse-stats", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"sse-stats {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    check = commands.add_parser("check", help="validate one submission file (levels 0-1)")
+    parser = _Parser(
+        prog="sse-stats",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"sse-stats {__version__}"
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
+    check = commands.add_parser(
+        "check", help="validate one submission file (levels 0-1)"
+    )
     check.add_argument("file", type=Path, help="the CSV file to check")
-    check.add_argument("--country", help="ISO 3166-1 alpha-3 code of a national layout "
-                       "(schemas/mappings/<ISO3>.yaml); not needed for the canonical template")
+    check.add_argument(
+        "--country",
+        help="ISO 3166-1 alpha-3 code of a national layout "
+        "(schemas/mappings/<ISO3>.yaml); not needed for the canonical template",
+    )
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--schemas", type=Path, default=None, help=argparse.SUPPRESS)
     return parser
@@ -60,10 +73,29 @@ def _check(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         message = f"{args.file}: no such file (rule: file_is_readable)"
         if args.format == "json":
-            print(json.dumps({"file": args.file.name, "findings": [{
-                "file": args.file.name, "row": None, "column": None, "value": None,
-                "rule": "file_is_readable", "level": 0, "severity": "error",
-                "message": message}], "summary": [], "errors": 1, "warnings": 0, "infos": 0}))
+            print(
+                json.dumps(
+                    {
+                        "file": args.file.name,
+                        "findings": [
+                            {
+                                "file": args.file.name,
+                                "row": None,
+                                "column": None,
+                                "value": None,
+                                "rule": "file_is_readable",
+                                "level": 0,
+                                "severity": "error",
+                                "message": message,
+                            }
+                        ],
+                        "summary": [],
+                        "errors": 1,
+                        "warnings": 0,
+                        "infos": 0,
+                    }
+                )
+            )
         else:
             print(message, file=sys.stderr)
         return EXIT_USAGE

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sse_stats.errors import SchemaFileError
-from sse_stats.schema.load import load_codelist, load_schema
+from sse_stats.schema.load import load_codelist
 from sse_stats.schema.model import Schema
 from sse_stats.validate.catalogue import RuleCatalogue, load_rules
 
@@ -21,12 +21,19 @@ def test_codelist__every_code__has_three_labels(path: Path) -> None:
     """Each code has an English, a French and a Spanish label."""
     codelist = load_codelist(path)
     assert codelist.labels
-    assert all(all(label.strip() for label in labels) for labels in codelist.labels.values())
+    assert all(
+        all(label.strip() for label in labels) for labels in codelist.labels.values()
+    )
 
 
 def test_load_schema__components__template_order(schema: Schema) -> None:
     """The 31 template components load in the contract's order, with 13 dimensions."""
-    assert schema.template_ids[:4] == ("STRUCTURE", "STRUCTURE_ID", "ACTION", "REF_AREA")
+    assert schema.template_ids[:4] == (
+        "STRUCTURE",
+        "STRUCTURE_ID",
+        "ACTION",
+        "REF_AREA",
+    )
     assert len(schema.template_ids) == 31
     assert len(schema.dimensions) == 13
 
@@ -34,14 +41,20 @@ def test_load_schema__components__template_order(schema: Schema) -> None:
 def test_load_schema__every_component_codelist_exists(schema: Schema) -> None:
     """A component's code list is a file under codelists/ or a named ISO standard."""
     for comp in schema.components:
-        if comp.codelist and not comp.codelist.startswith("iso") and comp.codelist != "region":
+        if (
+            comp.codelist
+            and not comp.codelist.startswith("iso")
+            and comp.codelist != "region"
+        ):
             assert comp.codelist in schema.codelists, comp.id
 
 
 def test_load_codelist__repeated_id__names_file_and_line(tmp_path: Path) -> None:
     """A repeated code is an error naming the file and the line."""
     path = tmp_path / "sex.csv"
-    path.write_text("id,label_en,label_fr,label_es\nF,a,b,c\nF,a,b,c\n", encoding="utf-8")
+    path.write_text(
+        "id,label_en,label_fr,label_es\nF,a,b,c\nF,a,b,c\n", encoding="utf-8"
+    )
     with pytest.raises(SchemaFileError, match=r"sex\.csv: line 3\.id: repeated id 'F'"):
         load_codelist(path)
 
@@ -49,8 +62,12 @@ def test_load_codelist__repeated_id__names_file_and_line(tmp_path: Path) -> None
 def test_load_rules__unknown_key__names_rule(tmp_path: Path) -> None:
     """A misspelt key in a rule file is refused with the file and rule index."""
     (tmp_path / "r.yaml").write_text(
-        "rules:\n  - {name: a, label: b, level: 1, severity: error, severty: x}\n", encoding="utf-8")
-    with pytest.raises(SchemaFileError, match=r"r\.yaml: rules\[0\]: unknown keys \['severty'\]"):
+        "rules:\n  - {name: a, label: b, level: 1, severity: error, severty: x}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        SchemaFileError, match=r"r\.yaml: rules\[0\]: unknown keys \['severty'\]"
+    ):
         load_rules(tmp_path)
 
 
@@ -59,10 +76,14 @@ def _rule_names_in_code() -> set[tuple[str, str]]:
     names = set()
     for path in (ROOT / "sse_stats").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in ("finding", "report") and node.args
-                    and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("finding", "report")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 names.add((path.name, node.args[0].value))
     return names
 

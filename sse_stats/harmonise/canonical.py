@@ -26,28 +26,47 @@ def template_rows(
     for index, name in enumerate(sub.header):
         shown = escape_text(name)
         if name in seen:
-            findings.append(cat.finding(
-                "column_is_unique", file=sub.name, row=sub.header_line, column=shown,
-                value=shown, detail=f'column "{shown}" appears more than once',
-            ))
+            findings.append(
+                cat.finding(
+                    "column_is_unique",
+                    file=sub.name,
+                    row=sub.header_line,
+                    column=shown,
+                    value=shown,
+                    detail=f'column "{shown}" appears more than once',
+                )
+            )
             continue
         seen.add(name)
         if name not in known:
-            close = difflib.get_close_matches(name.upper(), schema.template_ids, n=1, cutoff=0.5)
+            close = difflib.get_close_matches(
+                name.upper(), schema.template_ids, n=1, cutoff=0.5
+            )
             hint = f'; did you mean "{close[0]}"?' if close else ""
-            findings.append(cat.finding(
-                "column_is_known", file=sub.name, row=sub.header_line, column=shown,
-                value=shown, detail=f'"{shown}" is not a template column{hint}',
-            ))
+            findings.append(
+                cat.finding(
+                    "column_is_known",
+                    file=sub.name,
+                    row=sub.header_line,
+                    column=shown,
+                    value=shown,
+                    detail=f'"{shown}" is not a template column{hint}',
+                )
+            )
             continue
         usable[index] = name
     for comp in schema.components:
         if comp.required and comp.id not in seen:
-            findings.append(cat.finding(
-                "required_column_present", file=sub.name, row=sub.header_line,
-                column=comp.id, value=None,
-                detail=f"required column {comp.id} is missing",
-            ))
+            findings.append(
+                cat.finding(
+                    "required_column_present",
+                    file=sub.name,
+                    row=sub.header_line,
+                    column=comp.id,
+                    value=None,
+                    detail=f"required column {comp.id} is missing",
+                )
+            )
     rows = [
         CanonicalRow(
             line=rec.line,
@@ -57,4 +76,6 @@ def template_rows(
         for rec in sub.records
     ]
     given = frozenset(usable.values())
-    return CanonicalRows(rows=rows, origins={n: n for n in given}, given=given), findings
+    return CanonicalRows(
+        rows=rows, origins={n: n for n in given}, given=given
+    ), findings

@@ -20,8 +20,18 @@ from sse_stats.ingest.read import FileFormat
 from sse_stats.schema.load import load_yaml
 
 ISO3 = re.compile(r"^[A-Z]{3}$")
-_TOP_KEYS = {"country", "description", "layout", "file", "numbers", "flags", "constants",
-             "extract", "columns", "ignore"}
+_TOP_KEYS = {
+    "country",
+    "description",
+    "layout",
+    "file",
+    "numbers",
+    "flags",
+    "constants",
+    "extract",
+    "columns",
+    "ignore",
+}
 _FILE_KEYS = {"encoding", "delimiter", "quotechar", "header_line", "footer_lines"}
 _COLUMN_KEYS = {"to", "codes", "other", "measure", "value", "set", "when", "optional"}
 _EXTRACT_KEYS = {"pattern", "lines"}
@@ -98,7 +108,9 @@ def _closed(raw: Any, allowed: set[str], source: str, key: str) -> dict[str, Any
         raise _fail(source, key, "a mapping is required")
     unknown = set(raw) - allowed
     if unknown:
-        raise _fail(source, key, f"unknown keys {sorted(unknown)} (allowed: {sorted(allowed)})")
+        raise _fail(
+            source, key, f"unknown keys {sorted(unknown)} (allowed: {sorted(allowed)})"
+        )
     return raw
 
 
@@ -122,16 +134,27 @@ def _column_rule(name: str, raw: Any, source: str, key: str) -> ColumnRule:
         elif spec.get("to"):
             codes[str(label)] = {str(spec["to"]): str(target)}
         else:
-            raise _fail(source, f"{key}.codes.{label}", "a mapping of components is required without `to`")
+            raise _fail(
+                source,
+                f"{key}.codes.{label}",
+                "a mapping of components is required without `to`",
+            )
     other = str(spec.get("other", "error"))
     if other not in ("error", "verbatim"):
         raise _fail(source, f"{key}.other", "must be error or verbatim")
-    when = {str(k): frozenset(map(str, v if isinstance(v, list) else [v]))
-            for k, v in (spec.get("when") or {}).items()}
+    when = {
+        str(k): frozenset(map(str, v if isinstance(v, list) else [v]))
+        for k, v in (spec.get("when") or {}).items()
+    }
     return ColumnRule(
-        column=name, to=spec.get("to"), codes=codes, other=other,
-        measure=spec.get("measure"), value=bool(spec.get("value", False)),
-        set=_text_map(spec.get("set"), source, f"{key}.set"), when=when,
+        column=name,
+        to=spec.get("to"),
+        codes=codes,
+        other=other,
+        measure=spec.get("measure"),
+        value=bool(spec.get("value", False)),
+        set=_text_map(spec.get("set"), source, f"{key}.set"),
+        when=when,
         optional=bool(spec.get("optional", False)),
     )
 
@@ -145,9 +168,18 @@ def load_flagmap(path: Path) -> dict[str, FlagCode]:
         for line, rec in enumerate(csv.DictReader(handle), start=2):
             flag = rec.get("national_flag") or ""
             if not flag or rec.get("value") not in ("keep", "empty", "zero"):
-                raise _fail(path.name, f"line {line}", "national_flag and value (keep, empty, zero) are required")
-            out[flag] = FlagCode(flag=flag, obs_status=rec["obs_status"], conf_status=rec["conf_status"],
-                                 value=rec["value"], note=rec.get("note") or "")
+                raise _fail(
+                    path.name,
+                    f"line {line}",
+                    "national_flag and value (keep, empty, zero) are required",
+                )
+            out[flag] = FlagCode(
+                flag=flag,
+                obs_status=rec["obs_status"],
+                conf_status=rec["conf_status"],
+                value=rec["value"],
+                note=rec.get("note") or "",
+            )
     return out
 
 
@@ -173,7 +205,9 @@ def load_mapping(path: Path) -> CountryMapping:
         header_line=int(file_spec.get("header_line", 1)),
         footer_lines=int(file_spec.get("footer_lines", 0)),
     )
-    numbers = _closed(doc.get("numbers") or {}, {"decimal", "thousands"}, source, "numbers")
+    numbers = _closed(
+        doc.get("numbers") or {}, {"decimal", "thousands"}, source, "numbers"
+    )
     thousands = numbers.get("thousands") or []
     flags_spec = _closed(doc.get("flags") or {}, {"vocabulary"}, source, "flags")
     flags: dict[str, FlagCode] = {}
@@ -188,25 +222,46 @@ def load_mapping(path: Path) -> CountryMapping:
         try:
             pattern = re.compile(str(spec["pattern"]))
         except (KeyError, re.error) as exc:
-            raise _fail(source, f"extract.{comp}.pattern", f"a regular expression with one group is required ({exc})") from exc
-        extract.append(Extraction(component=str(comp), pattern=pattern,
-                                  lines=str(spec.get("lines", "around"))))
+            raise _fail(
+                source,
+                f"extract.{comp}.pattern",
+                f"a regular expression with one group is required ({exc})",
+            ) from exc
+        extract.append(
+            Extraction(
+                component=str(comp),
+                pattern=pattern,
+                lines=str(spec.get("lines", "around")),
+            )
+        )
     columns: dict[str, tuple[ColumnRule, ...]] = {}
     for name, raw in (doc.get("columns") or {}).items():
         variants = raw if isinstance(raw, list) else [raw]
         columns[str(name)] = tuple(
-            _column_rule(str(name), v, source, f"columns.{name}[{i}]") for i, v in enumerate(variants)
+            _column_rule(str(name), v, source, f"columns.{name}[{i}]")
+            for i, v in enumerate(variants)
         )
     if not columns:
         raise _fail(source, "columns", "at least one column is required")
-    if layout == "long" and not any(r.value for rules in columns.values() for r in rules):
-        raise _fail(source, "columns", "a long layout needs one column with `value: true`")
+    if layout == "long" and not any(
+        r.value for rules in columns.values() for r in rules
+    ):
+        raise _fail(
+            source, "columns", "a long layout needs one column with `value: true`"
+        )
     return CountryMapping(
-        country=country, source=f"schemas/mappings/{source}", layout=layout, fmt=fmt,
+        country=country,
+        source=f"schemas/mappings/{source}",
+        layout=layout,
+        fmt=fmt,
         decimal=str(numbers.get("decimal", ".")),
-        thousands=tuple(str(t) for t in (thousands if isinstance(thousands, list) else [thousands])),
-        flags=flags, constants=_text_map(doc.get("constants"), source, "constants"),
-        extract=tuple(extract), columns=columns,
+        thousands=tuple(
+            str(t) for t in (thousands if isinstance(thousands, list) else [thousands])
+        ),
+        flags=flags,
+        constants=_text_map(doc.get("constants"), source, "constants"),
+        extract=tuple(extract),
+        columns=columns,
         ignore=_text_map(doc.get("ignore"), source, "ignore"),
     )
 
@@ -218,10 +273,16 @@ def mapping_path(schemas_dir: Path, country: str) -> Path:
         UsageError: ``country`` is not an ISO3-shaped code or has no mapping.
     """
     if not ISO3.match(country):
-        raise UsageError(f"--country {country!r} is not an ISO 3166-1 alpha-3 code (e.g. PRT)")
+        raise UsageError(
+            f"--country {country!r} is not an ISO 3166-1 alpha-3 code (e.g. PRT)"
+        )
     path = schemas_dir / "mappings" / f"{country}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in (schemas_dir / "mappings").glob("[A-Z][A-Z][A-Z].yaml"))
-        raise UsageError(f"no mapping for {country}: schemas/mappings/{country}.yaml "
-                         f"does not exist (known: {', '.join(known) or 'none'})")
+        known = sorted(
+            p.stem for p in (schemas_dir / "mappings").glob("[A-Z][A-Z][A-Z].yaml")
+        )
+        raise UsageError(
+            f"no mapping for {country}: schemas/mappings/{country}.yaml "
+            f"does not exist (known: {', '.join(known) or 'none'})"
+        )
     return path

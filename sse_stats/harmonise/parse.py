@@ -21,10 +21,14 @@ def _national_pattern(decimal: str, thousands: tuple[str, ...]) -> re.Pattern[st
     sep = "|".join(re.escape(t) for t in thousands)
     # Groups after the first have exactly three digits, so `88734.6` in a
     # `.`-thousands locale is unreadable instead of 887346 (PRT fixture).
-    return re.compile(rf"(-?)([0-9]{{1,3}}(?:(?:{sep})[0-9]{{3}})+|[0-9]+)(?:{dec}([0-9]+))?")
+    return re.compile(
+        rf"(-?)([0-9]{{1,3}}(?:(?:{sep})[0-9]{{3}})+|[0-9]+)(?:{dec}([0-9]+))?"
+    )
 
 
-def parse_national_number(text: str, decimal: str, thousands: tuple[str, ...]) -> str | None:
+def parse_national_number(
+    text: str, decimal: str, thousands: tuple[str, ...]
+) -> str | None:
     """Normalise a number written in a national locale to canonical text.
 
     Returns ``None`` when the text is not a number in that locale; never guesses.

@@ -94,12 +94,18 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _decode(data: bytes, fmt: FileFormat, name: str, cat: RuleCatalogue) -> str | Finding:
+def _decode(
+    data: bytes, fmt: FileFormat, name: str, cat: RuleCatalogue
+) -> str | Finding:
     encoding = codecs.lookup(fmt.encoding).name
     for bom, label in _BOMS:
         if data.startswith(bom) and not encoding.startswith(("utf-16", "utf-32")):
             return cat.finding(
-                "file_is_utf8", file=name, row=None, column=None, value=None,
+                "file_is_utf8",
+                file=name,
+                row=None,
+                column=None,
+                value=None,
                 detail=f"the file starts with a {label} byte-order mark but the layout "
                 f"declares {fmt.encoding}; save it as {fmt.encoding}",
             )
@@ -108,7 +114,11 @@ def _decode(data: bytes, fmt: FileFormat, name: str, cat: RuleCatalogue) -> str 
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         return cat.finding(
-            "file_is_utf8", file=name, row=None, column=None, value=None,
+            "file_is_utf8",
+            file=name,
+            row=None,
+            column=None,
+            value=None,
             detail=f"byte 0x{data[exc.start]:02X} at offset {exc.start} (line {line}) "
             f"is not valid {fmt.encoding}; save the file as {fmt.encoding}",
         )
@@ -116,7 +126,11 @@ def _decode(data: bytes, fmt: FileFormat, name: str, cat: RuleCatalogue) -> str 
         text = text[1:]  # spreadsheet exports write a BOM; tolerated (schema.md §3.2)
     if text and text.count("\x00") / len(text) > _NUL_SHARE_OF_WIDE_ENCODING:
         return cat.finding(
-            "file_is_utf8", file=name, row=None, column=None, value=None,
+            "file_is_utf8",
+            file=name,
+            row=None,
+            column=None,
+            value=None,
             detail=f"{text.count(chr(0))} NUL bytes: the file looks like UTF-16 or "
             f"UTF-32, not the declared {fmt.encoding}",
         )
@@ -125,8 +139,10 @@ def _decode(data: bytes, fmt: FileFormat, name: str, cat: RuleCatalogue) -> str 
 
 def _parse_records(text: str, fmt: FileFormat) -> list[Record]:
     reader = csv.reader(
-        io.StringIO(text, newline=""), delimiter=fmt.delimiter,
-        quotechar=fmt.quotechar, strict=True,
+        io.StringIO(text, newline=""),
+        delimiter=fmt.delimiter,
+        quotechar=fmt.quotechar,
+        strict=True,
     )
     records: list[Record] = []
     previous_end = 0
@@ -156,72 +172,123 @@ def read_submission(path: Path, fmt: FileFormat, cat: RuleCatalogue) -> ReadResu
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return ReadResult(submission=None, findings=(cat.finding(
-            "file_is_readable", file=name, row=None, column=None, value=None,
-            detail=f"cannot be opened ({exc.strerror or type(exc).__name__})",
-        ),))
+        return ReadResult(
+            submission=None,
+            findings=(
+                cat.finding(
+                    "file_is_readable",
+                    file=name,
+                    row=None,
+                    column=None,
+                    value=None,
+                    detail=f"cannot be opened ({exc.strerror or type(exc).__name__})",
+                ),
+            ),
+        )
     digest, size = sha256_of(data), len(data)
 
     def unusable(finding: Finding) -> ReadResult:
-        return ReadResult(submission=None, findings=(finding,), sha256=digest, size=size)
+        return ReadResult(
+            submission=None, findings=(finding,), sha256=digest, size=size
+        )
 
     if not data.strip():
-        return unusable(cat.finding(
-            "csv_is_well_formed", file=name, row=None, column=None, value=None,
-            detail="the file is empty: there is no header row",
-        ))
+        return unusable(
+            cat.finding(
+                "csv_is_well_formed",
+                file=name,
+                row=None,
+                column=None,
+                value=None,
+                detail="the file is empty: there is no header row",
+            )
+        )
     decoded = _decode(data, fmt, name, cat)
     if isinstance(decoded, Finding):
         return unusable(decoded)
     try:
         records = _parse_records(decoded, fmt)
     except csv.Error as exc:
-        return unusable(cat.finding(
-            "csv_is_well_formed", file=name, row=None, column=None, value=None,
-            detail=f"not RFC 4180 CSV with separator {fmt.delimiter!r}: {exc} "
-            "(a quote is probably not closed)",
-        ))
+        return unusable(
+            cat.finding(
+                "csv_is_well_formed",
+                file=name,
+                row=None,
+                column=None,
+                value=None,
+                detail=f"not RFC 4180 CSV with separator {fmt.delimiter!r}: {exc} "
+                "(a quote is probably not closed)",
+            )
+        )
     preamble = [r for r in records if r.line < fmt.header_line]
     rest = [r for r in records if r.line >= fmt.header_line]
     if not rest or rest[0].line != fmt.header_line or _is_blank(rest[0]):
-        return unusable(cat.finding(
-            "csv_is_well_formed", file=name, row=None, column=None, value=None,
-            detail=f"no header row on line {fmt.header_line}",
-        ))
+        return unusable(
+            cat.finding(
+                "csv_is_well_formed",
+                file=name,
+                row=None,
+                column=None,
+                value=None,
+                detail=f"no header row on line {fmt.header_line}",
+            )
+        )
     header, body = rest[0], rest[1:]
     findings: list[Finding] = []
     footer: list[Record] = []
     if fmt.footer_lines:
         non_blank = [i for i, r in enumerate(body) if not _is_blank(r)]
-        cut = non_blank[-fmt.footer_lines:] if len(non_blank) >= fmt.footer_lines else []
+        cut = (
+            non_blank[-fmt.footer_lines :] if len(non_blank) >= fmt.footer_lines else []
+        )
         if cut:
-            footer = body[cut[0]:]
-            body = body[:cut[0]]
+            footer = body[cut[0] :]
+            body = body[: cut[0]]
     kept: list[Record] = []
     for record in body:
         if _is_blank(record):
-            findings.append(cat.finding(
-                "blank_line_ignored", file=name, row=record.line, column=None, value=None,
-                detail="empty line skipped",
-            ))
+            findings.append(
+                cat.finding(
+                    "blank_line_ignored",
+                    file=name,
+                    row=record.line,
+                    column=None,
+                    value=None,
+                    detail="empty line skipped",
+                )
+            )
             continue
         if len(record.fields) != len(header.fields):
-            findings.append(cat.finding(
-                "row_matches_header", file=name, row=record.line, column=None,
-                value=escape_text(fmt.delimiter.join(record.fields))[:120],
-                detail=f"{len(record.fields)} fields for {len(header.fields)} columns; "
-                "the line is not read (an unquoted separator, or a cut line?)",
-            ))
+            findings.append(
+                cat.finding(
+                    "row_matches_header",
+                    file=name,
+                    row=record.line,
+                    column=None,
+                    value=escape_text(fmt.delimiter.join(record.fields))[:120],
+                    detail=f"{len(record.fields)} fields for "
+                    f"{len(header.fields)} columns; "
+                    "the line is not read (an unquoted separator, or a cut line?)",
+                )
+            )
             continue
         kept.append(record)
     submission = Submission(
-        path=path, name=name, sha256=digest, size=size, fmt=fmt,
-        header=header.fields, header_line=header.line, records=tuple(kept),
+        path=path,
+        name=name,
+        sha256=digest,
+        size=size,
+        fmt=fmt,
+        header=header.fields,
+        header_line=header.line,
+        records=tuple(kept),
         preamble=tuple(fmt.delimiter.join(r.fields) for r in preamble),
         footer=tuple(fmt.delimiter.join(r.fields) for r in footer),
         findings=tuple(findings),
     )
-    return ReadResult(submission=submission, findings=tuple(findings), sha256=digest, size=size)
+    return ReadResult(
+        submission=submission, findings=tuple(findings), sha256=digest, size=size
+    )
 
 
 def peek_first_field(path: Path) -> str | None:

@@ -51,7 +51,9 @@ def load_codelist(path: Path) -> CodeList:
             if not code:
                 raise SchemaFileError(path.name, f"line {line}.id", "empty id")
             if code in labels:
-                raise SchemaFileError(path.name, f"line {line}.id", f"repeated id {code!r}")
+                raise SchemaFileError(
+                    path.name, f"line {line}.id", f"repeated id {code!r}"
+                )
             labels[code] = (record["label_en"], record["label_fr"], record["label_es"])
             extra[code] = {
                 k: (v or "") for k, v in record.items() if k not in _LABEL_COLUMNS and k
@@ -68,7 +70,9 @@ def _components(doc: Any, source: str) -> tuple[Component, ...]:
             raise SchemaFileError(source, f"components[{index}]", "needs id and role")
         unknown = set(raw) - _COMPONENT_KEYS
         if unknown:
-            raise SchemaFileError(source, f"components[{index}]", f"unknown keys {sorted(unknown)}")
+            raise SchemaFileError(
+                source, f"components[{index}]", f"unknown keys {sorted(unknown)}"
+            )
         default = raw.get("default")
         out.append(
             Component(
@@ -92,7 +96,9 @@ def _applicability(doc: Any, source: str) -> dict[str, Applicability]:
         for index, entry in enumerate(entries or []):
             when = entry.get("when") if isinstance(entry, dict) else None
             if not isinstance(when, dict):
-                raise SchemaFileError(source, f"dimensions.{dim}[{index}].when", "a mapping is required")
+                raise SchemaFileError(
+                    source, f"dimensions.{dim}[{index}].when", "a mapping is required"
+                )
             cond = Condition(codes={k: frozenset(map(str, v)) for k, v in when.items()})
             conditions.append((cond, str(entry.get("total_code", "_T"))))
         out[str(dim)] = Applicability(dimension=str(dim), conditions=tuple(conditions))
@@ -125,13 +131,17 @@ def load_schema(schemas_dir: Path) -> Schema:
     base = schemas_dir / "harmonised"
     concepts = load_yaml(base / "concepts.yaml")
     components = _components(concepts, "concepts.yaml")
-    codelists = {p.stem: load_codelist(p) for p in sorted((base / "codelists").glob("*.csv"))}
+    codelists = {
+        p.stem: load_codelist(p) for p in sorted((base / "codelists").glob("*.csv"))
+    }
+    external = ("iso3166_1", "iso3166_2", "iso4217", "region")  # not files here
     for comp in components:
-        if comp.codelist and not comp.codelist.startswith("iso") and comp.codelist != "region":
-            if comp.codelist not in codelists:
-                raise SchemaFileError(
-                    "concepts.yaml", f"{comp.id}.codelist", f"codelists/{comp.codelist}.csv is missing"
-                )
+        if comp.codelist and comp.codelist not in external + tuple(codelists):
+            raise SchemaFileError(
+                "concepts.yaml",
+                f"{comp.id}.codelist",
+                f"codelists/{comp.codelist}.csv is missing",
+            )
     app_doc = load_yaml(base / "applicability.yaml")
     natecon = app_doc.get("natecon", {}) if isinstance(app_doc, dict) else {}
     return Schema(

@@ -18,8 +18,18 @@ import yaml
 from sse_stats.errors import SEVERITIES, Finding, SchemaFileError, Severity
 
 _RULE_KEYS = {
-    "name", "label", "description", "level", "severity", "unusable", "reference",
-    "expectation", "kwargs", "tolerance", "applies_to", "countries",
+    "name",
+    "label",
+    "description",
+    "level",
+    "severity",
+    "unusable",
+    "reference",
+    "expectation",
+    "kwargs",
+    "tolerance",
+    "applies_to",
+    "countries",
 }
 
 
@@ -51,7 +61,9 @@ class RuleCatalogue(Mapping[str, Rule]):
         try:
             return self._rules[name]
         except KeyError:
-            raise SchemaFileError("schemas/rules", name, "rule is not defined") from None
+            raise SchemaFileError(
+                "schemas/rules", name, "rule is not defined"
+            ) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._rules)
@@ -108,7 +120,9 @@ def _rule_from(raw: Any, source: str, index: int) -> Rule:
         if key not in raw:
             raise SchemaFileError(source, f"{where}.{key}", "is required")
     if raw["severity"] not in SEVERITIES:
-        raise SchemaFileError(source, f"{where}.severity", f"must be one of {SEVERITIES}")
+        raise SchemaFileError(
+            source, f"{where}.severity", f"must be one of {SEVERITIES}"
+        )
     if not isinstance(raw["level"], int) or not 0 <= raw["level"] <= 5:
         raise SchemaFileError(source, f"{where}.level", "must be an integer 0-5")
     return Rule(
@@ -145,7 +159,8 @@ def load_rules(rules_dir: Path) -> RuleCatalogue:
             rule = _rule_from(raw, path.name, index)
             if rule.name in rules:
                 raise SchemaFileError(
-                    path.name, f"rules[{index}].name",
+                    path.name,
+                    f"rules[{index}].name",
                     f"{rule.name!r} is already defined in {rules[rule.name].source}",
                 )
             rules[rule.name] = rule

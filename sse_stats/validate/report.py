@@ -55,10 +55,18 @@ class ValidationReport:
         return {"accepted": 0, "rejected": 1, "unusable": 2}[self.status]
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per-rule counts (items, passes, fails, not_applicable), failing rules first."""
+        """Per-rule counts (items, passes, fails, not_applicable), failing rules
+        first."""
         rows = [
-            {"rule": o.rule, "level": o.level, "severity": o.severity, "items": o.items,
-             "passes": o.passes, "fails": o.fails, "not_applicable": o.not_applicable}
+            {
+                "rule": o.rule,
+                "level": o.level,
+                "severity": o.severity,
+                "items": o.items,
+                "passes": o.passes,
+                "fails": o.fails,
+                "not_applicable": o.not_applicable,
+            }
             for o in self.outcomes.values()
         ]
         return sorted(rows, key=lambda r: (-r["fails"], r["level"], r["rule"]))
@@ -84,30 +92,54 @@ class ValidationReport:
 
     def findings_frame(self) -> pd.DataFrame:
         """Findings as a table with the curated column names (schema.md §11.2)."""
-        columns = ["source_file", "source_sha256", "source_row", "source_column", "value_text",
-                   "rule", "level", "severity", "message"]
+        columns = [
+            "source_file",
+            "source_sha256",
+            "source_row",
+            "source_column",
+            "value_text",
+            "rule",
+            "level",
+            "severity",
+            "message",
+        ]
         records = [
-            {"source_file": f.file, "source_sha256": self.sha256, "source_row": f.row,
-             "source_column": f.column, "value_text": f.value, "rule": f.rule,
-             "level": f.level, "severity": f.severity, "message": f.message}
+            {
+                "source_file": f.file,
+                "source_sha256": self.sha256,
+                "source_row": f.row,
+                "source_column": f.column,
+                "value_text": f.value,
+                "rule": f.rule,
+                "level": f.level,
+                "severity": f.severity,
+                "message": f.message,
+            }
             for f in self.findings
         ]
         frame = pd.DataFrame.from_records(records, columns=columns)
-        return frame.astype({"source_row": "Int64", "level": "int64"} | {
-            c: "str" for c in columns if c not in ("source_row", "level")})
+        return frame.astype(
+            {"source_row": "Int64", "level": "int64"}
+            | {c: "str" for c in columns if c not in ("source_row", "level")}
+        )
 
     def head_text(self, limit: int = 20) -> str:
         """Human-readable summary and the first findings (``--format text``)."""
         counts = self.counts
-        lines = [f"{self.file}: {self.status} — {counts['error']} errors, "
-                 f"{counts['warning']} warnings, {counts['info']} infos"]
+        lines = [
+            f"{self.file}: {self.status} — {counts['error']} errors, "
+            f"{counts['warning']} warnings, {counts['info']} infos"
+        ]
         if self.mapping_file:
             lines.append(f"layout: {self.mapping_file}")
         failing = [s for s in self.summary() if s["fails"]]
         if failing:
             lines.append("rules with findings:")
-            lines.extend(f"  {s['rule']} ({s['severity']}, level {s['level']}): {s['fails']} of "
-                         f"{s['items']} items" for s in failing)
+            lines.extend(
+                f"  {s['rule']} ({s['severity']}, level {s['level']}): {s['fails']} of "
+                f"{s['items']} items"
+                for s in failing
+            )
         shown = [f for f in self.findings if f.severity != "info"][:limit]
         if shown:
             lines.append("first findings:")
@@ -138,7 +170,13 @@ def outcomes_from(
         else:
             failed, na = fails[name], 0
             passes = max(items - failed, 0)
-        out[name] = RuleOutcome(rule=name, level=rule.level, severity=rule.severity,
-                                items=passes + failed + na, passes=passes, fails=failed,
-                                not_applicable=na)
+        out[name] = RuleOutcome(
+            rule=name,
+            level=rule.level,
+            severity=rule.severity,
+            items=passes + failed + na,
+            passes=passes,
+            fails=failed,
+            not_applicable=na,
+        )
     return out

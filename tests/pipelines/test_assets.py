@@ -96,8 +96,12 @@ def metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, o
     return {}
 
 
-def check(result: dg.ExecuteInProcessResult, name: str = NO_ERRORS) -> dg.AssetCheckEvaluation:
-    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+def check(
+    result: dg.ExecuteInProcessResult, name: str = NO_ERRORS
+) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == name
+    ]
     return evaluation
 
 
@@ -198,10 +202,13 @@ def test_the_trigger_comes_from_the_run_tags(
 def test_rule_file_checks__bad_identity__relations_check_shows_failing_cell(
     instance: dg.DagsterInstance, resources: dict[str, PathsResource]
 ) -> None:
-    """The relations rule-file check fails with the identity's cell and per-rule counts."""
+    """The relations rule-file check fails with the identity's cell and per-rule
+    counts."""
     bad_run = materialize(instance, resources, add(resources, "bad", BAD))
     relations = check(bad_run, "rules_relations")
     assert not relations.passed and relations.severity == dg.AssetCheckSeverity.ERROR
     meta = {k: v.value for k, v in relations.metadata.items()}
-    assert "identity_b1g" in str(meta["rules"]) and "| 46 |" in str(meta["first_failing_cells"])
+    assert "identity_b1g" in str(meta["rules"]) and "| 46 |" in str(
+        meta["first_failing_cells"]
+    )
     assert check(bad_run, "rules_core").passed

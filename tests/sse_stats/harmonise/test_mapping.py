@@ -24,15 +24,19 @@ def test_load_mapping__unknown_key__names_file_and_key(tmp_path: Path) -> None:
     """A misspelt key is an error naming the file and the key path, not ignored."""
     (tmp_path / "XYZ.yaml").write_text(
         "country: XYZ\nlayout: wide\ncolumns:\n  Year: {to: TIME_PERIOD, too: X}\n",
-        encoding="utf-8")
-    with pytest.raises(SchemaFileError, match=r"XYZ\.yaml: columns\.Year\[0\]: unknown keys \['too'\]"):
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        SchemaFileError, match=r"XYZ\.yaml: columns\.Year\[0\]: unknown keys \['too'\]"
+    ):
         load_mapping(tmp_path / "XYZ.yaml")
 
 
 def test_load_mapping__python_tag__refused(tmp_path: Path) -> None:
     """YAML is loaded safely: a python object tag is an error, never executed."""
-    (tmp_path / "XYZ.yaml").write_text("country: !!python/object/apply:os.system ['true']\n",
-                                       encoding="utf-8")
+    (tmp_path / "XYZ.yaml").write_text(
+        "country: !!python/object/apply:os.system ['true']\n", encoding="utf-8"
+    )
     with pytest.raises(SchemaFileError, match="invalid YAML"):
         load_mapping(tmp_path / "XYZ.yaml")
 
@@ -50,26 +54,39 @@ def test_mapping_path__unknown_country__lists_known() -> None:
         mapping_path(ROOT / "schemas", "ZZZ")
 
 
-@pytest.mark.parametrize(("text", "decimal", "thousands", "expected"), [
-    ("3.618,4", ",", (".",), "3618.4"),
-    ("4.487.210", ",", (".",), "4487210"),
-    ("2.248", ",", (".",), "2248"),
-    ("88734.6", ",", (".",), None),
-    ("-2,340", ".", (",",), "-2340"),
-    ("1 062 940", ",", ("\u202f",), None),
-    ("1\u202f062\u202f940", ",", ("\u202f",), "1062940"),
-    ("n.d.", ".", (), None),
-    ("1e5", ".", (), None),
-])
-def test_parse_national_number__locales(text: str, decimal: str, thousands: tuple[str, ...],
-                                        expected: str | None) -> None:
+@pytest.mark.parametrize(
+    ("text", "decimal", "thousands", "expected"),
+    [
+        ("3.618,4", ",", (".",), "3618.4"),
+        ("4.487.210", ",", (".",), "4487210"),
+        ("2.248", ",", (".",), "2248"),
+        ("88734.6", ",", (".",), None),
+        ("-2,340", ".", (",",), "-2340"),
+        ("1 062 940", ",", ("\u202f",), None),
+        ("1\u202f062\u202f940", ",", ("\u202f",), "1062940"),
+        ("n.d.", ".", (), None),
+        ("1e5", ".", (), None),
+    ],
+)
+def test_parse_national_number__locales(
+    text: str, decimal: str, thousands: tuple[str, ...], expected: str | None
+) -> None:
     """Numbers are read in the declared locale only; anything else is unreadable."""
     assert parse_national_number(text, decimal, tuple(thousands)) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("500.3", 500.3), ("-1", -1.0), ("1e400", None), ("9" * 400, None), (" 1", None), ("1,5", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("500.3", 500.3),
+        ("-1", -1.0),
+        ("1e400", None),
+        ("9" * 400, None),
+        (" 1", None),
+        ("1,5", None),
+    ],
+)
 def test_canonical_value__template_format(text: str, expected: float | None) -> None:
-    """The template's number format has no exponent or separator; infinity never passes."""
+    """The template's number format has no exponent or separator; infinity never
+    passes."""
     assert canonical_value(text) == expected
