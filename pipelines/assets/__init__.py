@@ -1,6 +1,7 @@
-"""The assets: submissions (check, stage, promote) and publication."""
+"""The assets: submissions (check, stage, promote), publication, satellite tables."""
 
 from pipelines.assets.publication import meta_publication
+from pipelines.assets.satellite import satellite_tables
 from pipelines.assets.submissions import (
     NO_ERRORS,
     harmonised_observations,
@@ -8,7 +9,12 @@ from pipelines.assets.submissions import (
     validation_findings,
 )
 
-ALL_ASSETS = [validation_findings, harmonised_observations, meta_publication]
+ALL_ASSETS = [
+    validation_findings,
+    harmonised_observations,
+    meta_publication,
+    satellite_tables,
+]
 
 __all__ = [
     "ALL_ASSETS",
@@ -16,5 +22,6 @@ __all__ = [
     "harmonised_observations",
     "ingest_submission_job",
     "meta_publication",
+    "satellite_tables",
     "validation_findings",
 ]

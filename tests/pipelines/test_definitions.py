@@ -25,9 +25,18 @@ PUBLICATION = dg.AssetKey(["meta", "publication"])
 def test_definitions_load_with_the_expected_assets() -> None:
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    assert set(graph.get_all_asset_keys()) == {FINDINGS, OBSERVATIONS, PUBLICATION}
+    shells = sorted(p.stem for p in (ROOT / "schemas" / "tables").glob("t[0-9]*.yaml"))
+    satellite = {dg.AssetKey(["satellite", n]) for n in [*shells, "comparison"]}
+    assert len(shells) == 10
+    assert set(graph.get_all_asset_keys()) == {
+        FINDINGS,
+        OBSERVATIONS,
+        PUBLICATION,
+        *satellite,
+    }
     assert graph.get(OBSERVATIONS).parent_keys == {FINDINGS}
     assert graph.get(PUBLICATION).parent_keys == {OBSERVATIONS}
+    assert all(graph.get(key).parent_keys == {PUBLICATION} for key in satellite)
 
 
 def test_submissions_are_dynamic_partitions() -> None:
