@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sse_stats.publish.publication import (
-    publish_curated,
     promote_submission,
+    publish_curated,
     stage_raw_file,
 )
 from sse_stats.publish.satellite import publish_satellite
@@ -54,7 +54,9 @@ def test_publish_satellite__every_shell__parquet_and_duckdb_agree(
         }
         for name in [*shells, "comparison"]:
             frame = read_table(curated, "satellite", name)
-            count = con.execute(f'SELECT count(*) FROM satellite."{name}"').fetchall()
+            count = con.execute(
+                "SELECT count(*) FROM query_table(?)", [f"satellite.{name}"]
+            ).fetchall()
             assert name in listed
             assert count == [(len(frame),)]
 
