@@ -51,6 +51,23 @@ class Rule:
     source: str = ""
 
 
+# A hostile file can hold a 100 kB "value"; findings stay readable and small.
+MAX_VALUE_CHARS = 200
+MAX_DETAIL_CHARS = 600
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    """Cut ``text`` to ``limit`` characters, saying how much was left out.
+
+    Examples:
+        >>> _clip("x" * 10, 4)
+        'xxxx… (6 more characters)'
+    """
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
 class RuleCatalogue(Mapping[str, Rule]):
     """All rules by name, loaded from one folder of rule files."""
 
@@ -91,20 +108,22 @@ class RuleCatalogue(Mapping[str, Rule]):
             'a.csv, row 2, column "X": value "v" is bad (rule: r)'
         """
         spec = self[rule]
+        shown = _clip(detail, MAX_DETAIL_CHARS)
         where = [file]
         if row is not None:
             where.append(f"row {row}")
+        column = _clip(column, MAX_VALUE_CHARS)
         if column is not None:
             where.append(f'column "{column}"')
         return Finding(
             file=file,
             row=row,
             column=column,
-            value=value,
+            value=_clip(value, MAX_VALUE_CHARS),
             rule=rule,
             level=spec.level,
             severity=spec.severity,
-            message=f"{', '.join(where)}: {detail} (rule: {rule})",
+            message=f"{', '.join(where)}: {shown} (rule: {rule})",
             unusable=spec.unusable,
         )
 

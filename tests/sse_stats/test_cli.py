@@ -138,3 +138,16 @@ def test_cli__subprocess__writes_nothing(tmp_path: Path) -> None:
     assert "value_not_negative" in completed.stdout
     assert list(tmp_path.iterdir()) == []
     assert set(ROOT.joinpath("data").rglob("*")) == before
+
+
+def test_main__huge_header_name__findings_stay_small(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 100 000-character column name is cut in the finding, saying how much."""
+    path = tmp_path / "long.csv"
+    path.write_text("STRUCTURE," + "X" * 100_000 + "\n", encoding="utf-8")
+    code, doc = _json(capsys, ["check", str(path), "--format", "json"])
+    assert code == 1
+    known = [f for f in doc["findings"] if f["rule"] == "column_is_known"]  # type: ignore[union-attr]
+    assert len(known) == 1 and len(known[0]["message"]) < 1500
+    assert "more characters" in known[0]["message"]
