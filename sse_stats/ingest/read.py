@@ -12,8 +12,10 @@ import codecs
 import csv
 import hashlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import charset_normalizer
 
 from sse_stats.errors import Finding
 from sse_stats.validate.catalogue import RuleCatalogue
@@ -137,6 +139,56 @@ def _decode(
     return text
 
 
+AUTO = "auto"
+_DELIMITERS = ",;\t|"
+
+
+def _detect_encoding(data: bytes) -> str:
+    for bom, label in _BOMS:
+        if data.startswith(bom):
+            return label.replace(" ", "-").lower()  # "UTF-16 LE" -> "utf-16-le"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        # charset-normalizer (a maintained detector) instead of a home-made guess
+        best = charset_normalizer.from_bytes(data).best()
+        return best.encoding if best is not None else "utf-8"
+    return "utf-8"
+
+
+def _detect_delimiter(text: str, header_line: int) -> str:
+    lines = text.splitlines()[header_line - 1 : header_line + 20]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        header = lines[0] if lines else ""
+        return max(_DELIMITERS, key=header.count) if header else ","
+
+
+def resolve_format(
+    data: bytes, fmt: FileFormat, name: str, cat: RuleCatalogue
+) -> tuple[FileFormat, list[Finding]]:
+    """Fill an ``auto`` encoding or delimiter from the bytes; say so in a finding."""
+    if AUTO not in (fmt.encoding, fmt.delimiter):
+        return fmt, []
+    encoding = _detect_encoding(data) if fmt.encoding == AUTO else fmt.encoding
+    delimiter = fmt.delimiter
+    if delimiter == AUTO:
+        text = data.decode(encoding, errors="replace").lstrip("\ufeff")
+        delimiter = _detect_delimiter(text, fmt.header_line)
+    resolved = replace(fmt, encoding=encoding, delimiter=delimiter)
+    finding = cat.finding(
+        "format_detected",
+        file=name,
+        row=None,
+        column=None,
+        value=None,
+        detail=f"read as encoding {encoding}, separator {delimiter!r} (detected; "
+        "declare them in the mapping to make the reading certain)",
+    )
+    return resolved, [finding]
+
+
 def _parse_records(text: str, fmt: FileFormat) -> list[Record]:
     reader = csv.reader(
         io.StringIO(text, newline=""),
@@ -203,6 +255,7 @@ def read_submission(path: Path, fmt: FileFormat, cat: RuleCatalogue) -> ReadResu
                 detail="the file is empty: there is no header row",
             )
         )
+    fmt, detected = resolve_format(data, fmt, name, cat)
     decoded = _decode(data, fmt, name, cat)
     if isinstance(decoded, Finding):
         return unusable(decoded)
@@ -234,7 +287,7 @@ def read_submission(path: Path, fmt: FileFormat, cat: RuleCatalogue) -> ReadResu
             )
         )
     header, body = rest[0], rest[1:]
-    findings: list[Finding] = []
+    findings: list[Finding] = list(detected)
     footer: list[Record] = []
     if fmt.footer_lines:
         non_blank = [i for i, r in enumerate(body) if not _is_blank(r)]

@@ -143,3 +143,35 @@ def test_read_submission__missing_file__file_is_readable(
     assert [(f.rule, f.unusable) for f in result.findings] == [
         ("file_is_readable", True)
     ]
+
+
+def test_read_submission__auto_format__detected_and_stated(
+    catalogue: RuleCatalogue,
+) -> None:
+    """`auto` finds cp1252 and ';' in the PRT file, and an info finding says so."""
+    declared = FileFormat(
+        encoding="cp1252", delimiter=";", header_line=4, footer_lines=2
+    )
+    auto = FileFormat(encoding="auto", delimiter="auto", header_line=4, footer_lines=2)
+    path = NSO / "good" / "PRT_2019-2020.csv"
+    expected = read_submission(path, declared, catalogue).submission
+    result = read_submission(path, auto, catalogue)
+    assert result.submission is not None and expected is not None
+    assert result.submission.records == expected.records
+    assert result.submission.header == expected.header
+    stated = [f for f in result.findings if f.rule == "format_detected"]
+    assert len(stated) == 1 and "';'" in stated[0].message
+    assert stated[0].severity == "info"
+
+
+def test_read_submission__auto_format__utf8_comma(
+    tmp_path: Path, catalogue: RuleCatalogue
+) -> None:
+    """A plain UTF-8 comma file is detected as such."""
+    path = _write(tmp_path, "Año,Valor\n2008,1.5\n2009,2\n".encode())
+    result = read_submission(
+        path, FileFormat(encoding="auto", delimiter="auto"), catalogue
+    )
+    assert result.submission is not None
+    assert result.submission.fmt.encoding == "utf-8"
+    assert result.submission.fmt.delimiter == ","
