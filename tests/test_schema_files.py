@@ -93,3 +93,10 @@ def test_rules__every_rule_named_in_code__is_defined(catalogue: RuleCatalogue) -
     names = _rule_names_in_code()
     assert names, "the scan found no finding calls"
     assert sorted((f, r) for f, r in names if r not in catalogue) == []
+
+
+def test_key_dimensions__equal_concepts(schema: Schema) -> None:
+    """The key tuple used in code is the dimensions of concepts.yaml, in order."""
+    from sse_stats.schema.key import DIMENSIONS
+
+    assert tuple(d.lower() for d in schema.dimensions) == DIMENSIONS

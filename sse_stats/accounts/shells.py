@@ -22,24 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from sse_stats.errors import SchemaFileError
+from sse_stats.schema.key import DIMENSIONS
 from sse_stats.schema.load import load_codelist, load_yaml
-
-DIMENSIONS: tuple[str, ...] = (
-    "ref_area",
-    "region",
-    "time_period",
-    "freq",
-    "sse_entity",
-    "sse_entity_nat",
-    "coop_type",
-    "coop_level",
-    "activity",
-    "inst_sector",
-    "sex",
-    "work_cat",
-    "member_type",
-)
-"""The thirteen dimensions, as harmonised-frame columns (schema.md §2, §11.1)."""
 
 KEY_COLUMNS: tuple[str, ...] = (
     *DIMENSIONS,

@@ -14,22 +14,12 @@ from decimal import Decimal
 import pandas as pd
 
 from sse_stats.errors import Finding
+from sse_stats.schema.key import DIMENSIONS
 from sse_stats.validate.catalogue import RuleCatalogue
 
 # The observation key without TIME_PERIOD (schema.md §2).
 SERIES_KEY = [
-    "ref_area",
-    "region",
-    "freq",
-    "sse_entity",
-    "sse_entity_nat",
-    "coop_type",
-    "coop_level",
-    "activity",
-    "inst_sector",
-    "sex",
-    "work_cat",
-    "member_type",
+    *(d for d in DIMENSIONS if d != "time_period"),
     "measure",
     "unit_state_key",
     "share_base_key",

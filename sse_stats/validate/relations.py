@@ -40,6 +40,7 @@ import pandas as pd
 import yaml
 
 from sse_stats.errors import Finding, SchemaFileError
+from sse_stats.schema.key import DIMENSIONS
 from sse_stats.validate.catalogue import RuleCatalogue
 
 IntArray = npt.NDArray[np.int64]
@@ -47,21 +48,6 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 ObjArray = npt.NDArray[np.object_]
 
-DIMENSIONS: tuple[str, ...] = (
-    "ref_area",
-    "region",
-    "time_period",
-    "freq",
-    "sse_entity",
-    "sse_entity_nat",
-    "coop_type",
-    "coop_level",
-    "activity",
-    "inst_sector",
-    "sex",
-    "work_cat",
-    "member_type",
-)
 #: Components fixed in every relation: the observation key (schema.md §2) and EDITION.
 FIXED: tuple[str, ...] = (*DIMENSIONS, "measure", "unit_state", "share_base", "edition")
 _ATTRIBUTES = (
