@@ -3,6 +3,11 @@
 Reads the file exactly as the pipeline does, harmonises it and runs the
 level 0-1 rules. Writes nothing under data/. Exit codes: 0 no error findings
 (warnings allowed), 1 error findings, 2 unusable input or usage error.
+
+`sse-stats export [--lang en|fr|es] [--curated DIR]` writes the ICLS background
+tables (XLSX, CSV, SDMX-CSV, ILOSTAT layout) from the curated store, after
+disclosure control, under DIR/exports only. Exit 0 written, 2 usage or store
+error.
 """
 
 from __future__ import annotations
@@ -51,6 +56,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--schemas", type=Path, default=None, help=argparse.SUPPRESS)
+    export = commands.add_parser(
+        "export",
+        help="write the ICLS background tables under CURATED/exports "
+        "(after disclosure control)",
+    )
+    export.add_argument(
+        "--lang",
+        choices=("en", "fr", "es"),
+        default=None,
+        help="one language only (default: English, French and Spanish)",
+    )
+    export.add_argument(
+        "--curated",
+        type=Path,
+        default=None,
+        help="the curated folder (default data/curated)",
+    )
+    export.add_argument("--schemas", type=Path, default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -63,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "check":
         return _check(args)
+    if args.command == "export":
+        return _export(args)
     return EXIT_USAGE  # pragma: no cover - argparse requires a command
 
 
@@ -106,6 +131,30 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(report.to_json() if args.format == "json" else report.head_text())
     return report.exit_code
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sse_stats.publish.export import LANGUAGES, export_background_tables
+
+    default = Paths.default()
+    curated = args.curated or default.curated
+    languages = [args.lang] if args.lang else list(LANGUAGES)
+    try:
+        result = export_background_tables(
+            curated, args.schemas or default.schemas, languages=languages
+        )
+    except SseStatsError as exc:
+        print(f"sse-stats: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    primary = ", ".join(
+        f"{k} {v}" for k, v in sorted(result.protection.primary.items())
+    )
+    print(
+        f"{len(result.files)} files written under {result.root} "
+        f"(suppressed cells: by the NSO {result.protection.nso}; "
+        f"primary {primary or 'none'}; secondary {result.protection.secondary})"
+    )
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,6 @@
 """The assets: submissions (check, stage, promote), publication, satellite tables."""
 
+from pipelines.assets.exports import icls_background_tables
 from pipelines.assets.publication import meta_publication
 from pipelines.assets.satellite import satellite_tables
 from pipelines.assets.submissions import (
@@ -14,6 +15,7 @@ ALL_ASSETS = [
     harmonised_observations,
     meta_publication,
     satellite_tables,
+    icls_background_tables,
 ]
 
 __all__ = [

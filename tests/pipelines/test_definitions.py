@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FINDINGS = dg.AssetKey(["validation", "findings"])
 OBSERVATIONS = dg.AssetKey(["harmonised", "observations"])
 PUBLICATION = dg.AssetKey(["meta", "publication"])
+EXPORTS = dg.AssetKey(["exports", "icls_background_tables"])
 
 
 def test_definitions_load_with_the_expected_assets() -> None:
@@ -33,10 +34,13 @@ def test_definitions_load_with_the_expected_assets() -> None:
         OBSERVATIONS,
         PUBLICATION,
         *satellite,
+        EXPORTS,
     }
     assert graph.get(OBSERVATIONS).parent_keys == {FINDINGS}
     assert graph.get(PUBLICATION).parent_keys == {OBSERVATIONS}
     assert all(graph.get(key).parent_keys == {PUBLICATION} for key in satellite)
+    shell_keys = {dg.AssetKey(["satellite", n]) for n in shells}
+    assert graph.get(EXPORTS).parent_keys == shell_keys
 
 
 def test_submissions_are_dynamic_partitions() -> None:
@@ -57,7 +61,8 @@ def test_publication_depends_on_every_partition_and_uses_the_duckdb_pool() -> No
 def test_the_no_error_check_is_blocking() -> None:
     findings = defs.resolve_assets_def(FINDINGS)
     specs = {spec.name: spec for spec in findings.check_specs}
-    assert set(specs) == {NO_ERRORS, "rules_core", "rules_relations", "rules_history"}
+    rule_files = sorted(p.stem for p in (ROOT / "schemas" / "rules").glob("*.yaml"))
+    assert set(specs) == {NO_ERRORS, *(f"rules_{stem}" for stem in rule_files)}
     assert specs["rules_core"].blocking and not specs["rules_history"].blocking
     assert specs[NO_ERRORS].blocking is True
     assert specs[NO_ERRORS].asset_key == FINDINGS
