@@ -31,9 +31,12 @@ def check_name(rule_file: str) -> str:
 
 
 def rule_files(catalogue: RuleCatalogue) -> dict[str, list[str]]:
-    """Rule names by the file that defines them."""
+    """Rule names by the file that defines them (rules of submissions only;
+    unit-level register rules are checked by the register assets)."""
     files: dict[str, list[str]] = {}
     for rule in catalogue.values():
+        if rule.applies_to != "submissions":
+            continue
         files.setdefault(rule.source, []).append(rule.name)
     return dict(sorted(files.items()))
 

@@ -46,7 +46,6 @@ from sse_stats.accounts.cells import (
 )
 from sse_stats.accounts.sdc import add_note, derived_status
 from sse_stats.accounts.shells import (
-    DIMENSIONS,
     KEY_COLUMNS,
     PERIMETER,
     CellSelector,
@@ -58,6 +57,7 @@ from sse_stats.accounts.shells import (
     TableShell,
 )
 from sse_stats.accounts.units import apply_presentation_multiplier, base_value
+from sse_stats.schema.key import DIMENSIONS
 
 OBSERVATION_COLUMNS: tuple[str, ...] = (
     *DIMENSIONS,

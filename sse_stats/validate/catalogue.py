@@ -48,6 +48,7 @@ class Rule:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     tolerance: Mapping[str, Any] = field(default_factory=dict)
     countries: tuple[str, ...] = ()
+    applies_to: str = "submissions"  # or "registers": unit-level register rules
     source: str = ""
 
 
@@ -156,6 +157,7 @@ def _rule_from(raw: Any, source: str, index: int) -> Rule:
         kwargs=dict(raw.get("kwargs") or {}),
         tolerance=dict(raw.get("tolerance") or {}),
         countries=tuple(raw.get("countries") or ()),
+        applies_to=str(raw.get("applies_to") or "submissions"),
         source=source,
     )
 

@@ -1,0 +1,196 @@
+"""Which suppressed cells the published linear relations still determine.
+
+The published cells of a country and year satisfy linear relations exactly
+(register aggregates have no rounding): ``parent = Σ children`` along each
+dimension of a breakdown, and the accounting identities (``B1G = P1 − P2``,
+``D1 = D11 + D12``). With the published values as constants, the suppressed
+cells are the unknowns of ``A_u x = b``. A suppressed cell ``j`` is determined
+exactly when the unit vector ``e_j`` lies in the row space of ``A_u``, i.e. when
+every vector of the null space of ``A_u`` is 0 at ``j``. :func:`determined`
+computes the null space by SVD (numpy).
+
+This is the exact test of "no suppressed cell can be recovered from published
+totals"; it does not bound the values (an attacker may still narrow a cell to an
+interval with the signs of the values, as τ-Argus's protection intervals do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Relation = tuple[tuple[int, int], ...]
+"""Terms ``(cell position, coefficient)`` of ``Σ coefficient × cell = 0``."""
+
+TOTAL = "_T"
+NOT_APPLICABLE = "_Z"
+
+# Codes read as equal when matching a group with the SSE total (schema.md §4.12:
+# the SSE total carries _Z where a whole group carries _T).
+ENTITY_EQUIVALENTS: Mapping[str, Mapping[str, str]] = {
+    "sse_entity_nat": {TOTAL: NOT_APPLICABLE},
+    "coop_type": {TOTAL: NOT_APPLICABLE},
+    "coop_level": {TOTAL: NOT_APPLICABLE},
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentitySpec:
+    """``lhs = Σ coefficient × measure`` among cells equal in every other column."""
+
+    lhs: str
+    rhs: tuple[tuple[str, int], ...]
+
+
+def hierarchy_relations(
+    frame: pd.DataFrame,
+    key: Sequence[str],
+    dimensions: Iterable[str],
+    *,
+    equivalents: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
+) -> list[Relation]:
+    """``parent (_T) = Σ every other code`` along each dimension, per group.
+
+    Rows of ``frame`` are cells (positions 0…n-1); ``key`` are the columns that
+    identify a cell. Along ``dim``, cells equal in every other key column (after
+    ``equivalents[dim]``) form a group; a group with a ``_T`` cell and children
+    gives one relation. ``_Z`` is never a child (the dimension does not apply).
+    Groups are found with integer codes (``pandas.factorize``), not per cell.
+    """
+    equivalents = equivalents or {}
+    out: list[Relation] = []
+    present = [c for c in key if c in frame.columns]
+    ints = {c: _factorized(frame[c]) for c in present}
+    for dim in dimensions:
+        if dim not in frame.columns:
+            continue
+        others = [c for c in present if c != dim]
+        renames = equivalents.get(dim, {})
+        table = {
+            c: _factorized(_texts(frame[c]).replace(dict(renames[c])))
+            if c in renames
+            else ints[c]
+            for c in others
+        }
+        codes = _texts(frame[dim]).to_numpy()
+        total = codes == TOTAL
+        child = ~np.isin(codes, [TOTAL, NOT_APPLICABLE])
+        groups = pd.DataFrame(table).groupby(others, sort=True).indices
+        for members in groups.values():
+            parents = members[total[members]]
+            children = members[child[members]]
+            if len(parents) != 1 or not len(children):
+                continue
+            out.append(((int(parents[0]), -1), *((int(p), 1) for p in children)))
+    return out
+
+
+def _texts(column: pd.Series) -> pd.Series:
+    """Codes as text, empty (None, NaN, NA) as ``""``."""
+    values = column.astype(object)
+    return values.where(values.notna(), "").astype(str)
+
+
+def _factorized(column: pd.Series) -> np.ndarray[Any, np.dtype[np.intp]]:
+    codes, _ = pd.factorize(_texts(column))
+    return np.asarray(codes, dtype=np.intp)
+
+
+def identity_relations(
+    frame: pd.DataFrame, key: Sequence[str], identities: Iterable[IdentitySpec]
+) -> list[Relation]:
+    """``lhs − Σ k × rhs = 0`` where every term is a cell (same other codes)."""
+    others = [c for c in key if c != "measure" and c in frame.columns]
+    groups = (
+        pd.DataFrame({c: _factorized(frame[c]) for c in others})
+        .groupby(others, sort=True)
+        .indices
+    )
+    measures = _texts(frame["measure"]).to_numpy()
+    out: list[Relation] = []
+    for members in groups.values():
+        cells = {str(measures[p]): int(p) for p in members}
+        for identity in identities:
+            names = [identity.lhs, *(m for m, _ in identity.rhs)]
+            if all(m in cells for m in names):
+                terms = [(cells[identity.lhs], -1)]
+                terms += [(cells[m], k) for m, k in identity.rhs]
+                out.append(tuple(terms))
+    return out
+
+
+def determined(
+    relations: Sequence[Relation], suppressed: np.ndarray[Any, np.dtype[np.bool_]]
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """For each cell, whether it is suppressed yet fixed by the relations.
+
+    The suppressed cells are split into groups linked by relations (relations
+    of different countries or breakdowns never share an unknown), and each group
+    is solved on its own: with ``V`` the right singular vectors of the group's
+    matrix for its nonzero singular values, ``e_j`` is in the row space exactly
+    when ``‖Vᵀ e_j‖ = 1``.
+
+    Examples:
+        >>> rel = [((0, -1), (1, 1), (2, 1))]          # c0 = c1 + c2
+        >>> determined(rel, np.array([False, True, False])).tolist()
+        [False, True, False]
+        >>> determined(rel, np.array([False, True, True])).tolist()
+        [False, False, False]
+    """
+    out = np.zeros(len(suppressed), dtype=bool)
+    rows = [
+        [(c, k) for c, k in r if suppressed[c]]
+        for r in relations
+        if any(suppressed[c] for c, _ in r)
+    ]
+    if not rows:
+        return out
+    for component in _components(rows):
+        cells = sorted({c for i in component for c, _ in rows[i]})
+        column = {c: j for j, c in enumerate(cells)}
+        matrix = np.zeros((len(component), len(cells)))
+        for i, index in enumerate(component):
+            for cell, coefficient in rows[index]:
+                matrix[i, column[cell]] += coefficient
+        _, sing, vt = np.linalg.svd(matrix, full_matrices=False)
+        tol = max(matrix.shape) * np.finfo(float).eps * (sing[0] if sing.size else 0.0)
+        rank = int(np.sum(sing > max(tol, 1e-9)))
+        reach = np.sum(vt[:rank] ** 2, axis=0)
+        fixed = np.abs(reach - 1.0) < 1e-9
+        out[np.array(cells)[fixed]] = True
+    return out
+
+
+def _components(rows: Sequence[Sequence[tuple[int, int]]]) -> list[list[int]]:
+    """Groups of rows that share an unknown cell (union-find over cells)."""
+    parent: dict[int, int] = {}
+
+    def find(cell: int) -> int:
+        root = cell
+        while parent.setdefault(root, root) != root:
+            root = parent[root]
+        while parent[cell] != root:
+            parent[cell], cell = root, parent[cell]
+        return root
+
+    for row in rows:
+        first = find(row[0][0])
+        for cell, _ in row[1:]:
+            other = find(cell)
+            if other != first:
+                parent[other] = first
+    groups: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(find(row[0][0]), []).append(i)
+    return [groups[k] for k in sorted(groups)]
+
+
+def exposed_relations(
+    relations: Sequence[Relation], suppressed: np.ndarray[Any, np.dtype[np.bool_]]
+) -> list[Relation]:
+    """Relations with exactly one suppressed cell (the first thing to avoid)."""
+    return [r for r in relations if sum(bool(suppressed[c]) for c, _ in r) == 1]

@@ -1,0 +1,554 @@
+"""Unit-level validation of a register, in DuckDB SQL (no Python loop over units).
+
+Rules are in ``schemas/rules/register.yaml``; their severity decides whether a
+failing unit blocks the register (error) or is reported and aggregated as it is.
+
+* :func:`check_units` scans the register once: for every rule on the values of
+  a unit (presence of the identifier, numbers, signs, the mapping's identities
+  and bounds) it counts the failing units and keeps the first ``limit`` of them
+  by line (``arg_min(…, __row, limit)``, a bounded aggregate); a second scan
+  lists repeated identifiers only when there are any.
+* :func:`check_codes` judges codes on the distinct code combinations of the
+  fine aggregation (every unit of a combination shares its codes), so a code
+  rule costs nothing per unit; the failing units are listed by a targeted scan
+  only when a code fails.
+
+A finding names the register file, the line (CSV: physical line, header = 1;
+Parquet: 1-based record number), the register column, the value and the unit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from sse_stats.errors import Finding
+from sse_stats.ingest.read import escape_text
+from sse_stats.register.mapping import RegisterMapping, UnitRule, Variable
+from sse_stats.register.source import Units, quoted
+from sse_stats.schema.load import load_codelist
+from sse_stats.validate.catalogue import RuleCatalogue
+
+UNKNOWN = "_U"
+NOT_APPLICABLE = "_Z"
+Outcome = tuple[int, int, int]
+"""(passes, fails, not_applicable), counted in units (per column where several)."""
+
+_YEAR = re.compile(r"[0-9]{4}")
+_CODE_DIMENSIONS = ("sse_entity", "coop_type", "coop_level", "activity", "inst_sector")
+
+
+@dataclass(slots=True)
+class RegisterValidation:
+    """Findings (capped per rule), outcomes (every unit counted) and what to fix.
+
+    ``recode`` maps a dimension to the codes read as ``_U`` when a non-blocking
+    code rule failed; ``negative`` names the variables with a negative value
+    (their contributions are then taken in absolute value), ``empty`` those
+    with an empty or unreadable value (they add 0).
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    recode: dict[str, dict[str, str]] = field(default_factory=dict)
+    negative: set[str] = field(default_factory=set)
+    empty: set[str] = field(default_factory=set)
+    units: int = 0
+
+    def add(self, rule: str, outcome: Outcome) -> None:
+        """Add counts to a rule's outcome."""
+        old = self.outcomes.get(rule, (0, 0, 0))
+        self.outcomes[rule] = (
+            old[0] + outcome[0],
+            old[1] + outcome[1],
+            old[2] + outcome[2],
+        )
+
+    def failing(
+        self, catalogue: RuleCatalogue, severity: str = "error"
+    ) -> dict[str, int]:
+        """Units failing each rule of ``severity`` (all of them, not only listed)."""
+        return {
+            rule: fails
+            for rule, (_, fails, _) in sorted(self.outcomes.items())
+            if fails and catalogue[rule].severity == severity
+        }
+
+    def blocked(self, catalogue: RuleCatalogue) -> bool:
+        """Whether a rule of severity error failed for any unit."""
+        return bool(self.failing(catalogue)) or any(
+            f.severity == "error" for f in self.findings
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    rule: str
+    column: str
+    fails: str
+    not_applicable: str
+    texts: tuple[str, ...]
+    describe: Any  # (texts) -> str
+
+
+# ------------------------------------------------------------------ unit values
+
+
+def check_units(
+    con: duckdb.DuckDBPyConnection,
+    units: Units,
+    catalogue: RuleCatalogue,
+    *,
+    limit: int = 50,
+) -> RegisterValidation:
+    """Rules on the values of each unit.
+
+    One scan counts, for every check, the failing and not-applicable units
+    (``count_if`` only: cheap); one more counts distinct identifiers. Only when
+    a check fails does a third scan list its first ``limit`` units by line
+    (``arg_min(…, __row, limit)`` for the failing checks alone).
+    """
+    result = RegisterValidation()
+    mapping, path = units.mapping, units.path
+    checks = _checks(mapping)
+    cte, params = units.sql()
+    selects = ["count(*) AS units", "count(__uid) AS with_id"]
+    for i, check in enumerate(checks):
+        selects += [
+            f"count_if({check.fails}) AS f{i}",
+            f"count_if({check.not_applicable}) AS n{i}",
+        ]
+    row = con.execute(
+        f"{cte} SELECT {', '.join(selects)} FROM units",  # noqa: S608
+        params,
+    ).fetchone()
+    assert row is not None
+    count, with_id = int(row[0]), int(row[1])
+    result.units = count
+    failing: list[tuple[int, _Check]] = []
+    for i, check in enumerate(checks):
+        fails, na = int(row[2 + 2 * i]), int(row[3 + 2 * i])
+        result.add(check.rule, (count - fails - na, fails, na))
+        if fails:
+            failing.append((i, check))
+            if check.rule == "register_value_not_negative":
+                result.negative.add(check.column)
+            if check.rule == "register_value_is_number":
+                result.empty.add(check.column)
+    if failing:
+        result.findings += _list_failing(
+            con, path, catalogue, failing, cte, params, limit
+        )
+    bare, bare_params = units.sql(row_numbers=False)
+    distinct_row = con.execute(
+        f"{bare} SELECT count(DISTINCT __uid) FROM units",  # noqa: S608
+        bare_params,
+    ).fetchone()
+    distinct = 0 if distinct_row is None else int(distinct_row[0])
+    repeated = with_id - distinct
+    result.add(
+        "register_unit_id_unique", (with_id - repeated, repeated, count - with_id)
+    )
+    if repeated:
+        result.findings += _repeated_ids(
+            con, mapping, path, catalogue, cte, params, limit
+        )
+    return result
+
+
+def _list_failing(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    catalogue: RuleCatalogue,
+    failing: list[tuple[int, _Check]],
+    cte: str,
+    params: dict[str, object],
+    limit: int,
+) -> list[Finding]:
+    """The first ``limit`` failing units of each failing check, capped per rule."""
+    selects = []
+    for i, check in failing:
+        texts = ", ".join(f"CAST({t} AS VARCHAR)" for t in check.texts) or "NULL"
+        selects.append(
+            f"arg_min(struct_pack(r := __row, u := CAST(__uid AS VARCHAR), "
+            f"v := [{texts}]), __row, {int(limit)}) "
+            f"FILTER (WHERE {check.fails}) AS l{i}"
+        )
+    row = con.execute(
+        f"{cte} SELECT {', '.join(selects)} FROM units",  # noqa: S608
+        params,
+    ).fetchone()
+    assert row is not None
+    per_rule: dict[str, list[tuple[int, Finding]]] = {}
+    for (_, check), listed in zip(failing, row, strict=True):
+        for item in listed or []:
+            values = [None if t is None else str(t) for t in item["v"]]
+            detail = f'unit "{_text(item["u"])}": {check.describe(values)}'
+            finding = catalogue.finding(
+                check.rule,
+                file=path.name,
+                row=int(item["r"]),
+                column=check.column,
+                value=None if not values or values[0] is None else _text(values[0]),
+                detail=detail,
+            )
+            per_rule.setdefault(check.rule, []).append((int(item["r"]), finding))
+    out: list[Finding] = []
+    for rule in sorted(per_rule):
+        ordered = sorted(
+            per_rule[rule], key=lambda pair: (pair[0], pair[1].column or "")
+        )
+        out += [f for _, f in ordered[:limit]]
+    return out
+
+
+def _checks(mapping: RegisterMapping) -> list[_Check]:
+    uid = mapping.unit_id
+    checks = [
+        _Check(
+            rule="register_unit_id_present",
+            column=uid,
+            fails="__uid IS NULL",
+            not_applicable="false",
+            texts=(),
+            describe=lambda texts: "the unit has no identifier",
+        )
+    ]
+    for variable in mapping.variables.values():
+        v, t = quoted("v_" + variable.name), quoted("t_" + variable.name)
+        checks.append(
+            _Check(
+                rule="register_value_is_number",
+                column=variable.name,
+                fails=f"{v} IS NULL",
+                not_applicable="false",
+                texts=(t,),
+                describe=_not_a_number(variable),
+            )
+        )
+        if not variable.may_be_negative:
+            checks.append(
+                _Check(
+                    rule="register_value_not_negative",
+                    column=variable.name,
+                    fails=f"{v} < 0",
+                    not_applicable=f"{v} IS NULL",
+                    texts=(t,),
+                    describe=lambda texts, k=variable.kind: (
+                        f'value "{_text(texts[0])}" is negative ({k} cannot be)'
+                    ),
+                )
+            )
+    for rule in mapping.unit_rules:
+        checks.append(_rule_check(rule, mapping.variables))
+    return checks
+
+
+def _not_a_number(variable: Variable) -> Any:
+    def describe(texts: list[str | None]) -> str:
+        if texts[0] is None or not texts[0].strip():
+            return "the value is empty"
+        return (
+            f'value "{_text(texts[0])}" is not a number with at most '
+            f"{variable.decimals} decimals"
+        )
+
+    return describe
+
+
+def _rule_check(rule: UnitRule, variables: Mapping[str, Variable]) -> _Check:
+    """SQL for a mapping rule, all terms at the finest decimals of its columns."""
+    finest = max(variables[c].decimals for c in rule.columns)
+
+    def term(name: str) -> str:
+        factor = 10 ** (finest - variables[name].decimals)
+        column = quoted("v_" + name)
+        return column if factor == 1 else f"({column} * {factor})"
+
+    lhs = term(rule.lhs)
+    na = " OR ".join(f"{quoted('v_' + c)} IS NULL" for c in rule.columns)
+    texts = tuple(quoted("t_" + c) for c in rule.columns)
+    if rule.form == "identity":
+        rhs = " + ".join(f"({k}) * {term(name)}" for name, k in rule.terms)
+        fails = f"{lhs} <> ({rhs})"
+        formula = _formula(rule.terms)
+
+        def describe(values: list[str | None]) -> str:
+            shown = ", ".join(
+                f"{name} {_text(v)}"
+                for (name, _), v in zip(rule.terms, values[1:], strict=True)
+            )
+            return f'{rule.lhs} "{_text(values[0])}" is not {formula} ({shown})'
+
+    elif rule.form == "bound":
+        right = rule.terms[0][0]
+        fails = f"{lhs} > {term(right)}"
+
+        def describe(values: list[str | None]) -> str:
+            return (
+                f'{rule.lhs} "{_text(values[0])}" is above {right} {_text(values[1])}'
+            )
+
+    else:
+        right = rule.terms[0][0]
+        fails = f"{lhs} > 0 AND {term(right)} <= 0"
+
+        def describe(values: list[str | None]) -> str:
+            return f'{rule.lhs} "{_text(values[0])}" but {right} is {_text(values[1])}'
+
+    return _Check(
+        rule=rule.rule,
+        column=rule.lhs,
+        fails=f"({fails})",
+        not_applicable=f"({na})",
+        texts=texts,
+        describe=describe,
+    )
+
+
+def _formula(terms: Sequence[tuple[str, int]]) -> str:
+    parts = []
+    for i, (name, k) in enumerate(terms):
+        sign = ("+ " if k > 0 else "− ") if i else ("" if k > 0 else "− ")
+        parts.append(f"{sign}{name if abs(k) == 1 else f'{abs(k)} × {name}'}")
+    return " ".join(parts)
+
+
+def _repeated_ids(
+    con: duckdb.DuckDBPyConnection,
+    mapping: RegisterMapping,
+    path: Path,
+    catalogue: RuleCatalogue,
+    cte: str,
+    params: dict[str, object],
+    limit: int,
+) -> list[Finding]:
+    """One finding per later occurrence of an identifier, naming the first line."""
+    sql = (
+        f"{cte} SELECT CAST(__uid AS VARCHAR) AS uid, first_row, r FROM ("  # noqa: S608
+        " SELECT __uid, min(__row) AS first_row,"
+        f" list(__row ORDER BY __row)[2:{int(limit) + 1}] AS later"
+        " FROM units WHERE __uid IS NOT NULL GROUP BY __uid HAVING count(*) > 1"
+        f") CROSS JOIN unnest(later) AS t(r) ORDER BY r LIMIT {int(limit)}"
+    )
+    out = []
+    for uid, first, row in con.execute(sql, params).fetchall():
+        out.append(
+            catalogue.finding(
+                "register_unit_id_unique",
+                file=path.name,
+                row=int(row),
+                column=mapping.unit_id,
+                value=_text(uid),
+                detail=f'unit "{_text(uid)}" repeats the unit of row {int(first)}',
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------ codes
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSets:
+    """Codes a unit may carry, per dimension (``_T`` never: a unit is in a cell)."""
+
+    codes: Mapping[str, frozenset[str]]
+    currencies: Mapping[str, str]
+
+
+def code_sets(schemas_dir: Path, mapping: RegisterMapping) -> CodeSets:
+    """The allowed codes of each dimension a register carries."""
+    folder = schemas_dir / "harmonised" / "codelists"
+    codes: dict[str, frozenset[str]] = {}
+    for dim in _CODE_DIMENSIONS:
+        listed = set(load_codelist(folder / f"{dim}.csv").labels) - {"_T"}
+        if dim == "sse_entity":
+            listed -= {"NATECON", UNKNOWN, NOT_APPLICABLE}
+        elif dim not in ("coop_type", "coop_level"):
+            listed -= {NOT_APPLICABLE}
+        codes[dim] = frozenset(listed)
+    return CodeSets(codes=codes, currencies=mapping.currencies)
+
+
+def check_codes(
+    con: duckdb.DuckDBPyConnection,
+    fine: str,
+    units: Units,
+    catalogue: RuleCatalogue,
+    codes: CodeSets,
+    result: RegisterValidation,
+    *,
+    limit: int = 50,
+) -> None:
+    """Judge the codes of the fine cells (table ``fine``); list failing units."""
+    mapping = units.mapping
+    dims = ["ref_area", "time_period", *mapping.grouped_dimensions]
+    for dim in dims:
+        combos = _distinct(con, fine, [dim] if dim != "region" else ["ref_area", dim])
+        bad = [c for c in combos if not _valid(dim, c, codes)]
+        total = sum(n for *_, n in combos)
+        failing = sum(n for *_, n in bad)
+        result.add("register_code_in_codelist", (total - failing, failing, 0))
+        if not bad:
+            continue
+        if dim not in ("ref_area", "time_period"):
+            recode = result.recode.setdefault(dim, {})
+            for *key, _ in bad:
+                recode[str(key[-1])] = UNKNOWN
+        keys = [tuple(str(k) for k in key) for *key, _ in bad]
+        columns = [dim] if dim != "region" else ["ref_area", dim]
+        result.findings += _list_units(
+            con,
+            units,
+            catalogue,
+            "register_code_in_codelist",
+            columns,
+            keys,
+            limit=limit,
+            describe=lambda code, d=dim: _bad_code(d, code, codes),
+        )
+    if "sse_entity" in dims:
+        for dim in ("coop_type", "coop_level"):
+            if dim not in dims:
+                continue
+            combos = _distinct(con, fine, ["sse_entity", dim])
+            bad = [
+                c
+                for c in combos
+                if (c[0] == "COOP") == (c[1] == NOT_APPLICABLE)
+                and c[1] not in result.recode.get(dim, {})
+            ]
+            total = sum(n for *_, n in combos)
+            failing = sum(n for *_, n in bad)
+            result.add("register_coop_codes_apply", (total - failing, failing, 0))
+            if not bad:
+                continue
+            keys = [(str(e), str(c)) for e, c, _ in bad]
+            result.findings += _list_units(
+                con,
+                units,
+                catalogue,
+                "register_coop_codes_apply",
+                ["sse_entity", dim],
+                keys,
+                limit=limit,
+                describe=lambda code, d=dim: (
+                    f'{d} "{_text(code)}" '
+                    + (
+                        "for a cooperative"
+                        if code == NOT_APPLICABLE
+                        else "for a unit that is not a cooperative (expected _Z)"
+                    )
+                ),
+            )
+
+
+def _distinct(
+    con: duckdb.DuckDBPyConnection, fine: str, dims: list[str]
+) -> list[tuple[Any, ...]]:
+    cols = ", ".join(quoted("d_" + d) for d in dims)
+    rows = con.execute(
+        f"SELECT {cols}, sum(n) FROM {fine} GROUP BY ALL ORDER BY ALL"  # noqa: S608
+    ).fetchall()
+    return [tuple(r[:-1]) + (int(r[-1]),) for r in rows]
+
+
+def _valid(dim: str, combo: tuple[Any, ...], codes: CodeSets) -> bool:
+    code = str(combo[-2])
+    if dim == "ref_area":
+        return (
+            code in codes.currencies if codes.currencies else _alpha2(code) is not None
+        )
+    if dim == "time_period":
+        return bool(_YEAR.fullmatch(code))
+    if dim == "region":
+        return code == UNKNOWN or _is_region_of(code, str(combo[0]))
+    return code in codes.codes[dim]
+
+
+def _bad_code(dim: str, code: str, codes: CodeSets) -> str:
+    if not code:
+        return f"{dim.upper()} is empty"
+    if dim == "ref_area":
+        return f'REF_AREA "{_text(code)}" has no currency in the country table'
+    if dim == "time_period":
+        return f'TIME_PERIOD "{_text(code)}" is not a year (YYYY)'
+    if dim == "region":
+        return f'REGION "{_text(code)}" is not an ISO 3166-2 subdivision of REF_AREA'
+    return f'{dim.upper()} "{_text(code)}" is not in codelists/{dim}.csv'
+
+
+def _list_units(
+    con: duckdb.DuckDBPyConnection,
+    units: Units,
+    catalogue: RuleCatalogue,
+    rule: str,
+    dims: list[str],
+    keys: Iterable[tuple[str, ...]],
+    *,
+    limit: int,
+    describe: Any,
+) -> list[Finding]:
+    """The first ``limit`` units (by line) whose codes are one of ``keys``."""
+    mapping, path = units.mapping, units.path
+    cte, params = units.sql()
+    bad = pd.DataFrame(list(keys), columns=[f"b{i}" for i in range(len(dims))])
+    name = "__bad_codes"
+    con.register(name, bad)
+    try:
+        on = " AND ".join(
+            f"{quoted('d_' + d)} = {name}.b{i}" for i, d in enumerate(dims)
+        )
+        sql = (
+            f"{cte} SELECT __row, CAST(__uid AS VARCHAR), "  # noqa: S608
+            f"{quoted('d_' + dims[-1])} "
+            f"FROM units SEMI JOIN {name} ON {on} ORDER BY __row LIMIT {int(limit)}"
+        )
+        rows = con.execute(sql, params).fetchall()
+    finally:
+        con.unregister(name)
+    source = mapping.dimensions[dims[-1]]
+    column = source.column or dims[-1].upper()
+    return [
+        catalogue.finding(
+            rule,
+            file=path.name,
+            row=int(row),
+            column=column,
+            value=_text(str(code)),
+            detail=f'unit "{_text(str(uid))}": {describe(str(code))}',
+        )
+        for row, uid, code in rows
+    ]
+
+
+@lru_cache(maxsize=512)
+def _alpha2(ref_area: str) -> str | None:
+    import pycountry
+
+    country = pycountry.countries.get(alpha_3=ref_area)
+    return None if country is None else str(country.alpha_2)
+
+
+@lru_cache(maxsize=8192)
+def _is_region_of(region: str, ref_area: str) -> bool:
+    import pycountry
+
+    alpha2 = _alpha2(ref_area)
+    return (
+        alpha2 is not None
+        and region.startswith(f"{alpha2}-")
+        and pycountry.subdivisions.get(code=region) is not None  # type: ignore[no-untyped-call]
+    )
+
+
+def _text(value: object) -> str:
+    return "" if value is None else escape_text(str(value))

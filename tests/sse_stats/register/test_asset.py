@@ -1,0 +1,79 @@
+"""pipelines/assets/registers.py: one partition per country and year, in process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.assets.registers import (
+    FILE_TAG,
+    MAPPING_TAG,
+    NO_BLOCKING,
+    REGISTER_PARTITIONS,
+    register_job,
+    register_observations,
+    register_sensor,
+)
+from pipelines.resources import PathsResource
+from sse_stats.publish.store import read_table
+from sse_stats.register.publish import PARTITION_COLUMN, REGISTERS_DIR
+
+from .conftest import SCHEMAS, crafted, unit
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> PathsResource:
+    folder = tmp_path / "raw" / REGISTERS_DIR / "make_register"
+    folder.mkdir(parents=True)
+    rows = [unit(employees=10 + i, fte=8.0) for i in range(8)]
+    rows += [
+        unit(ref_area="ESP", region="ES-CT", employees=5 + i, fte=4.0) for i in range(5)
+    ]
+    crafted(rows, folder / "reg.parquet")
+    return PathsResource(
+        raw=str(tmp_path / "raw"),
+        curated=str(tmp_path / "curated"),
+        schemas=str(SCHEMAS),
+    )
+
+
+def test_sensor__adds_partitions_and_asks_for_their_runs(
+    instance: dg.DagsterInstance, paths: PathsResource
+) -> None:
+    context = dg.build_sensor_context(instance=instance, resources={"paths": paths})
+    result = register_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    (request,) = result.dynamic_partitions_requests or []
+    assert isinstance(request, dg.AddDynamicPartitionsRequest)
+    assert list(request.partition_keys) == ["ESP_2022", "PRT_2022"]
+    runs = result.run_requests or []
+    assert [r.partition_key for r in runs] == ["ESP_2022", "PRT_2022"]
+    assert runs[0].tags[FILE_TAG].endswith("reg.parquet")
+    assert runs[0].tags[MAPPING_TAG] == "make_register"
+
+
+def test_asset__one_partition_publishes_only_its_country(
+    instance: dg.DagsterInstance, paths: PathsResource
+) -> None:
+    instance.add_dynamic_partitions(REGISTER_PARTITIONS, ["ESP_2022", "PRT_2022"])
+    run = dg.materialize(
+        [register_observations],
+        partition_key="PRT_2022",
+        instance=instance,
+        resources={"paths": paths},
+    )
+    assert run.success
+    (check,) = run.get_asset_check_evaluations()
+    assert check.check_name == NO_BLOCKING and check.passed
+    table = read_table(Path(paths.curated), "register", "observations")
+    assert set(table[PARTITION_COLUMN]) == {"PRT_2022"}
+    assert register_job.partitions_def is not None
