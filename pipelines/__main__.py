@@ -1,9 +1,14 @@
-"""python -m pipelines [--raw DIR] [--curated DIR] [--debug]: the whole job in process.
+"""python -m pipelines [--raw DIR] [--curated DIR] [--recheck] [--debug]: the whole job.
 
-Registers every ``*.csv`` file in the raw folder as a ``submissions`` partition,
-materialises validation/findings and harmonised/observations for each partition
-(the same assets ``dagster dev -m pipelines.definitions`` shows), then
-meta/publication. Prints one line per submission and a summary.
+Lists the raw folder (and its ``<ISO3>/`` sub-folders), registers each file as
+a ``submissions`` partition keyed by its identity (``<name>@<sha8>``, the keys
+the ``raw_submissions`` sensor uses), materialises validation/findings and
+harmonised/observations for each partition (the same assets
+``dagster dev -m pipelines.definitions`` shows), then meta/publication and the
+assets built from it (satellite tables). A file with the same bytes as another
+is a duplicate, not a second submission. A submission already staged from the
+same bytes, rules, mapping and library version is not checked again
+(``--recheck`` checks every file). Prints one line per file and a summary.
 
 Exit codes (schema.md §11.3): 0 every submission accepted and published; 1 some
 submission rejected, unusable or refused (the others are still published);
@@ -31,6 +36,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines.assets import (
+    ALL_ASSETS,
     harmonised_observations,
     meta_publication,
     validation_findings,
@@ -38,10 +44,13 @@ from pipelines.assets import (
 from pipelines.assets.submissions import FINDINGS_KEY, TRIGGER_TAG
 from pipelines.partitions import SUBMISSIONS
 from pipelines.resources import PathsResource
-from sse_stats.publish.publication import list_submissions
+from sse_stats.publish.publication import scan_raw, staged_unchanged
 from sse_stats.settings import Paths
 
 EXIT_OK, EXIT_REJECTED, EXIT_SYSTEM = 0, 1, 2
+# meta/publication and what is built from it (the satellite tables): every
+# unpartitioned asset, as the publish job of dagster dev.
+_PUBLICATION_ASSETS = [a for a in ALL_ASSETS if a.partitions_def is None]
 _TAGS = {TRIGGER_TAG: "batch"}
 # Rejections are reported on stdout; the step-failure logs of blocking checks
 # would only repeat them. System errors are reported from the run's events.
@@ -53,7 +62,7 @@ class Outcome:
     """What happened to one submission file."""
 
     name: str
-    status: str  # accepted, rejected, unusable, refused, or error (system)
+    status: str  # accepted, rejected, unusable, refused, duplicate, error (system)
     errors: int = 0
     warnings: int = 0
     message: str | None = None
@@ -87,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--schemas", type=Path, default=default.schemas, help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="check every file again, even one staged unchanged earlier",
+    )
     parser.add_argument("--debug", action="store_true", help="print tracebacks")
     return parser
 
@@ -100,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         schemas=args.schemas.resolve(),
     )
     try:
-        return run(paths)
+        return run(paths, recheck=args.recheck)
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
@@ -108,11 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SYSTEM
 
 
-def run(paths: Paths) -> int:
+def run(paths: Paths, *, recheck: bool = False) -> int:
     """Materialise every submission partition, then publish; return the exit code."""
-    listing = list_submissions(paths.raw)
+    scan = scan_raw(paths.raw)
     outcomes = [
-        Outcome(name, "refused", message=reason) for name, reason in listing.refused
+        Outcome(name, "refused", message=reason) for name, reason in scan.refused
+    ]
+    outcomes += [
+        Outcome(copy.name, "duplicate", message=f"same bytes as {first.name}")
+        for copy, first in scan.duplicates
     ]
     resources = {
         "paths": PathsResource(
@@ -121,24 +139,36 @@ def run(paths: Paths) -> int:
     }
     with _instance() as instance:
         known = set(instance.get_dynamic_partitions(SUBMISSIONS))
-        new = [name for name in listing.names if name not in known]
+        new = [f.key for f in scan.files if f.key not in known]
         if new:
             instance.add_dynamic_partitions(SUBMISSIONS, new)
-        for name in listing.names:
+        for raw_file in scan.files:
+            staged = None if recheck else staged_unchanged(paths, raw_file)
+            if staged is not None:
+                outcomes.append(
+                    Outcome(
+                        raw_file.name,
+                        staged.status,
+                        errors=staged.errors,
+                        warnings=staged.warnings,
+                        message="unchanged since its last check",
+                    )
+                )
+                continue
             result = dg.materialize(
                 [validation_findings, harmonised_observations],
-                partition_key=name,
+                partition_key=raw_file.key,
                 instance=instance,
                 resources=resources,
                 raise_on_error=False,
                 tags=_TAGS,
                 run_config=_QUIET,
             )
-            outcomes.append(_outcome(name, result))
+            outcomes.append(_outcome(raw_file.name, result))
         for outcome in sorted(outcomes, key=lambda o: o.name):
             print(outcome.line())
         published = dg.materialize(
-            [meta_publication],
+            _PUBLICATION_ASSETS,
             instance=instance,
             resources=resources,
             raise_on_error=False,
@@ -151,7 +181,8 @@ def run(paths: Paths) -> int:
     print(_summary(outcomes, meta))
     if any(o.status == "error" for o in outcomes):
         return EXIT_SYSTEM
-    return EXIT_OK if all(o.status == "accepted" for o in outcomes) else EXIT_REJECTED
+    fine = ("accepted", "duplicate")
+    return EXIT_OK if all(o.status in fine for o in outcomes) else EXIT_REJECTED
 
 
 @contextmanager

@@ -1,4 +1,8 @@
-"""meta/publication: rebuild the curated tables and swap in sse.duckdb."""
+"""meta/publication: publish the staged submissions, then swap in sse.duckdb.
+
+``publish_curated`` rebuilds only the ``ref_area`` partitions touched since the
+last publication and commits every table and the serving copy at once.
+"""
 
 import dagster as dg
 
@@ -24,7 +28,7 @@ def _table(title: str, counts: dict[str, int]) -> str:
     pool="duckdb",
 )
 def meta_publication(paths: PathsResource) -> dg.MaterializeResult[None]:
-    """Publish every staged submission: Parquet tables, then the serving copy."""
+    """Publish the staged submissions: Parquet tables and the serving copy."""
     summary = publish_curated(paths.value.curated, schemas_dir=paths.value.schemas)
     by_country = dict(summary.observations_by_country)
     by_status = dict(summary.submissions_by_status)
@@ -37,6 +41,16 @@ def meta_publication(paths: PathsResource) -> dg.MaterializeResult[None]:
                 _table("ref_area", by_country) + "\n\n" + _table("status", by_status)
             ),
             "tables": dg.MetadataValue.json(dict(summary.tables)),
+            "rebuilt_areas": ",".join(summary.areas),
+            "changed_submissions": int(summary.changed),
+            "full_rebuild": bool(summary.full),
             "serving_file": dg.MetadataValue.path(str(summary.serving_file)),
         }
     )
+
+
+publish_job = dg.define_asset_job(
+    "publish",
+    selection=dg.AssetSelection.assets(meta_publication).downstream(),
+    description="Publish the staged submissions (and rebuild what depends on them).",
+)

@@ -2,8 +2,11 @@
 
 Stage, then promote (stack.md §3.2): a blocking check on validation/findings
 keeps a submission with any error finding from being promoted; its findings are
-still staged and published. One partition per raw file, so a bad file fails
-only its own partition.
+still staged and published. One partition per submission (``<name>@<sha8>``,
+``pipelines.partitions``), so a bad file fails only its own partition. The
+partition key is mapped back to the raw file and its SHA-256 verified: a file
+refused at the door (unsafe name, link out of the raw folder) or changed since
+its key was registered fails its checks and stages nothing.
 
 No ``from __future__ import annotations`` here: Dagster reads the ``context``
 annotation at definition time and rejects it as a string.
@@ -18,6 +21,7 @@ from pipelines.partitions import submissions
 from pipelines.resources import PathsResource
 from sse_stats.publish.publication import (
     StagedSubmission,
+    SubmissionChangedError,
     UnsafeFileError,
     promote_submission,
     stage_raw_file,
@@ -74,14 +78,15 @@ def _check_result(staged: StagedSubmission) -> dg.AssetCheckResult:
 def validation_findings(
     context: dg.AssetExecutionContext, paths: PathsResource
 ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
-    """Check one submission (levels 0-1), stage its findings and observations."""
+    """Check one submission (levels 0-2), stage its findings and observations."""
     try:
         staged = stage_raw_file(
             paths.value, context.partition_key, trigger=trigger_of(context)
         )
     except UnsafeFileError as exc:
+        status = "changed" if isinstance(exc, SubmissionChangedError) else "refused"
         yield dg.MaterializeResult(
-            metadata={"status": "refused", "message": exc.description}
+            metadata={"status": status, "message": exc.description}
         )
         yield dg.AssetCheckResult(
             check_name=NO_ERRORS, passed=False, description=exc.description

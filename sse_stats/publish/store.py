@@ -24,6 +24,13 @@ How a write stays atomic (the same steps for a whole table and for partitions):
 4. The moves run (two renames per table or partition) and ``.staging/<uuid>``
    is deleted.
 
+``publish_tables`` runs the same steps for several tables at once and builds
+the serving copy inside the same staging folder: one plan moves every table
+and then ``sse.duckdb`` (one ``rename`` over the old file), so Parquet and the
+serving copy always hold the same publication. Views listed in the table
+``meta.views`` are created in every serving copy, in place of a Parquet table
+of the same name.
+
 A crash before step 3 leaves the old table untouched and a staging folder
 without a plan: ``recover`` deletes it. A crash after step 3 leaves a plan:
 ``recover`` replays the remaining moves (roll forward), so the final path holds
@@ -52,15 +59,17 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sse_stats.errors import StoreError, StoreLockedError
@@ -81,9 +90,21 @@ _PLAN = "plan.json"
 _LOCK = "lock"
 _UNPARTITIONED_FILE = "data.parquet"
 _META_TABLES = ("meta", "tables")
+VIEWS_TABLE = ("meta", "views")
+"""Table of view definitions (``view_schema``, ``view_name``, ``sql``).
+
+Every serving copy creates these views (after the tables), in place of any
+Parquet table of the same name; the SQL is written by the library, never taken
+from a submission."""
 _CONFIG: dict[str, str | bool | int | float | list[str]] = {
     # A missing table must not resolve to a Python variable (stack.md pitfall 14).
     "python_enable_replacements": False,
+}
+_NULLABLE_INTEGERS = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
 }
 _CONNECT_BACKOFF_SECONDS = 0.2
 _STORE_LOCK_TIMEOUT_SECONDS = 120.0
@@ -116,11 +137,13 @@ class _Move:
 
     ``final`` is relative to ``curated``; ``new`` and ``old`` are relative to the
     staging folder. ``new`` is None when the old content is only removed.
+    ``old`` is None for a single file replaced in one ``rename`` (the serving
+    copy): readers see the old file or the new one, never no file.
     """
 
     final: str
     new: str | None
-    old: str
+    old: str | None
 
 
 # --------------------------------------------------------------------------
@@ -185,6 +208,41 @@ def _connect(path: Path, *, read_only: bool, retries: int) -> duckdb.DuckDBPyCon
         path=str(path),
         detail=str(last),
     )
+
+
+_SCRATCH: dict[str, tuple[int, duckdb.DuckDBPyConnection]] = {}
+_SCRATCH_LOCK = threading.Lock()
+# Connections of a parent process: closing them in a forked child is unsafe.
+_INHERITED: list[duckdb.DuckDBPyConnection] = []
+
+
+@contextmanager
+def scratch_connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection to a private in-memory database.
+
+    Opening a DuckDB database costs about 12 ms; a cursor of one kept open
+    per process costs 0.2 ms, which matters when a publication reads and
+    writes a dozen small tables. Each cursor is its own connection (frames
+    registered on it are not seen by others) with replacement scans off; it
+    is closed when the block exits. Safe across threads and after ``fork``.
+
+    Examples:
+        >>> with scratch_connection() as con:
+        ...     con.sql("SELECT 42").fetchall()
+        [(42,)]
+    """
+    with _SCRATCH_LOCK:
+        pid, base = _SCRATCH.get("base", (-1, None)) if _SCRATCH else (-1, None)
+        if base is None or pid != os.getpid():
+            if base is not None:
+                _INHERITED.append(base)
+            base = duckdb.connect(":memory:", config=dict(_CONFIG))
+            _SCRATCH["base"] = (os.getpid(), base)
+        con = base.cursor()
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 # --------------------------------------------------------------------------
@@ -349,19 +407,73 @@ def read_table(curated: Path, schema: str, table: str) -> pd.DataFrame:
         _recover_locked(root)
         if not final.is_dir() or next(final.rglob("*.parquet"), None) is None:
             return pd.DataFrame()
-        con = duckdb.connect(":memory:", config=dict(_CONFIG))
-        try:
-            rel = con.sql(_READ_PARQUET, params={"glob": _glob(final)})
-            frame = rel.df()
-            # DuckDB hands an all-NULL VARCHAR column to pandas as object dtype.
-            text = [
-                c for c, t in zip(rel.columns, rel.types, strict=True) if t == "VARCHAR"
-            ]
-            return frame.astype(dict.fromkeys(text, "str")) if text else frame
-        except duckdb.Error as exc:
-            raise StoreError(f"{schema}.{table}: cannot read {final}: {exc}") from exc
-        finally:
-            con.close()
+        with scratch_connection() as con:
+            try:
+                rel = con.sql(_READ_PARQUET, params={"glob": _glob(final)})
+                frame = rel.df()
+                # DuckDB hands an all-NULL VARCHAR column to pandas as object dtype.
+                text = [
+                    c
+                    for c, t in zip(rel.columns, rel.types, strict=True)
+                    if t == "VARCHAR"
+                ]
+                return frame.astype(dict.fromkeys(text, "str")) if text else frame
+            except duckdb.Error as exc:
+                raise StoreError(
+                    f"{schema}.{table}: cannot read {final}: {exc}"
+                ) from exc
+
+
+def read_small_tables(
+    curated: Path, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """Read several unpartitioned tables at once, faster than ``read_table``.
+
+    One lock and one recovery for all of them, and Apache Arrow instead of a
+    DuckDB query per table (a publication reads four such tables before it
+    writes them again). Integer columns stay integers when they hold NULLs
+    (nullable ``Int64``), times stay in UTC, LIST columns come back as
+    arrays. A table that is missing, empty or partitioned is read with
+    ``read_table``'s rules instead.
+
+    Args:
+        curated: The curated directory.
+        keys: ``(schema, table)`` pairs.
+
+    Returns:
+        One frame per key (no columns when the table was never written).
+
+    Examples:
+        >>> import tempfile
+        >>> curated = Path(tempfile.mkdtemp())
+        >>> frame = pd.DataFrame({"n": pd.array([1, None], dtype="Int64")})
+        >>> _ = write_table_parquet(curated, "meta", "t", frame, partition_by=None)
+        >>> read_small_tables(curated, [("meta", "t")])["meta", "t"]["n"].tolist()
+        [1, <NA>]
+    """
+    root = _checked_root(curated)
+    folders = {key: _table_dir(root, *key) for key in keys}
+    found: dict[tuple[str, str], pd.DataFrame] = {}
+    if not root.is_dir():
+        return {key: pd.DataFrame() for key in keys}
+    others: list[tuple[str, str]] = []
+    with _os_errors("cannot read the tables"), _store_lock(root):
+        _recover_locked(root)
+        for key, folder in folders.items():
+            entries = list(_visible(folder)) if folder.is_dir() else []
+            if [e.name for e in entries] != [_UNPARTITIONED_FILE]:
+                others.append(key)
+                continue
+            try:
+                table = pq.read_table(folder / _UNPARTITIONED_FILE)
+            except (OSError, ValueError) as exc:
+                raise StoreError(
+                    f"{'.'.join(key)}: cannot read {folder}: {exc}"
+                ) from exc
+            found[key] = table.to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
+    for key in others:
+        found[key] = read_table(curated, *key)
+    return {key: found[key] for key in keys}
 
 
 def recover(curated: Path) -> Recovery:
@@ -393,6 +505,200 @@ def recover(curated: Path) -> Recovery:
         return Recovery()
     with _os_errors(f"cannot recover {root}"), _store_lock(root):
         return _recover_locked(root)
+
+
+# --------------------------------------------------------------------------
+# Several tables and the serving copy in one commit
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableChange:
+    """New content for one table, for ``publish_tables``.
+
+    Attributes:
+        schema: Schema name.
+        table: Table name.
+        frame: The whole new table (``partitions`` is None), or the rows of
+            the partitions listed in ``partitions``.
+        partition_by: Partition column, or None for a single ``data.parquet``.
+        partitions: Codes of the partitions to replace. A code without rows in
+            ``frame`` is deleted; the other partitions are kept. None replaces
+            the whole table.
+    """
+
+    schema: str
+    table: str
+    frame: pd.DataFrame
+    partition_by: str | None = "ref_area"
+    partitions: frozenset[str] | None = None
+
+
+def publish_tables(curated: Path, changes: Sequence[TableChange]) -> Path:
+    """Change several tables and rebuild ``sse.duckdb`` as one atomic commit.
+
+    Every change is written to one staging folder, the serving copy is built
+    there from the tables as they will be after the commit, and a single plan
+    then moves everything into place (``sse.duckdb`` last, with one rename).
+    After a crash, ``recover`` finishes all of it or none of it, so the Parquet
+    tables and ``sse.duckdb`` always hold the same publication. With
+    ``partitions``, only the listed partition folders move: the cost of the
+    Parquet writes grows with the rows changed, not with the table. A change
+    that would leave a table without any partition writes it as an empty
+    ``data.parquet`` with the frame's columns.
+
+    Args:
+        curated: The curated directory (created if missing).
+        changes: At most one change per table; may be empty (the serving copy
+            is rebuilt alone).
+
+    Returns:
+        The path of ``sse.duckdb``.
+
+    Raises:
+        StoreError: A name or code is not allowed, a table is changed twice, a
+            frame has rows outside its listed partitions, an existing table is
+            not partitioned by the change's column (nothing is written in
+            these cases), or a file or DuckDB step fails.
+        StoreLockedError: Another writer held the store lock for too long.
+
+    Examples:
+        >>> import tempfile
+        >>> curated = Path(tempfile.mkdtemp())
+        >>> both = pd.DataFrame({"ref_area": ["PRT", "ESP"], "obs_value": [1.0, 2.0]})
+        >>> _ = publish_tables(curated, [TableChange(schema="harmonised",
+        ...     table="observations", frame=both)])
+        >>> prt = pd.DataFrame({"ref_area": ["PRT"], "obs_value": [9.0]})
+        >>> path = publish_tables(curated, [TableChange(schema="harmonised",
+        ...     table="observations", frame=prt, partitions=frozenset({"PRT"}))])
+        >>> with open_duckdb(path, read_only=True) as con:
+        ...     con.sql("SELECT ref_area, obs_value FROM harmonised.observations "
+        ...             "ORDER BY 1").fetchall()
+        [('ESP', 2.0), ('PRT', 9.0)]
+    """
+    root = _checked_root(curated)
+    seen: set[tuple[str, str]] = set()
+    for change in changes:
+        _check_change(change)
+        key = (change.schema, change.table)
+        if key in seen or key == _META_TABLES:
+            raise StoreError(
+                f"{'.'.join(key)} is changed twice or is the built-in meta.tables",
+                table=".".join(key),
+            )
+        seen.add(key)
+    with _os_errors(f"cannot publish under {root}"), _store_lock(root):
+        _recover_locked(root)
+        stage = _new_stage(root)
+        try:
+            sources = {
+                key: [_glob(folder)] for key, folder in _table_folders(root).items()
+            }
+            moves: list[_Move] = []
+            for number, change in enumerate(changes):
+                moves += _stage_change(root, stage, number, change, sources)
+            serving = stage / "new" / SERVING_FILE
+            _makedirs(serving.parent)
+            try:
+                _build_serving_file(
+                    serving, sources, {}, sorted({*sources, _META_TABLES})
+                )
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot build the serving copy: {exc}") from exc
+            if serving.with_name(serving.name + ".wal").exists():
+                raise StoreError("DuckDB left a WAL file; the copy would be incomplete")
+            moves.append(_Move(final=SERVING_FILE, new=f"new/{SERVING_FILE}", old=None))
+            _commit(root, stage, moves)
+        except BaseException:
+            if stage.exists() and not (stage / _PLAN).exists():
+                _discard(stage)
+            raise
+    return root / SERVING_FILE
+
+
+def _check_change(change: TableChange) -> None:
+    """Refuse bad names and codes before any I/O."""
+    _check_identifier(change.schema, "schema")
+    _check_identifier(change.table, "table")
+    if change.partition_by is not None:
+        _check_identifier(change.partition_by, "partition column")
+    if change.partitions is None:
+        if change.partition_by in change.frame.columns and len(change.frame):
+            _partition_values(change.frame[str(change.partition_by)])
+        return
+    name = f"{change.schema}.{change.table}"
+    if change.partition_by is None or change.partition_by not in change.frame.columns:
+        raise StoreError(
+            f"{name}: replacing partitions needs the partition column in the rows",
+            table=name,
+        )
+    listed = _partition_values(pd.Series(sorted(change.partitions), name="partitions"))
+    outside = set(_partition_values(change.frame[change.partition_by])) - set(listed)
+    if outside:
+        raise StoreError(
+            f"{name}: rows for {sorted(outside)} outside the partitions to replace",
+            table=name,
+        )
+
+
+def _stage_change(
+    root: Path,
+    stage: Path,
+    number: int,
+    change: TableChange,
+    sources: dict[tuple[str, str], list[str]],
+) -> list[_Move]:
+    """Write one change under ``stage/new/<number>``; return its moves.
+
+    ``sources`` is updated to the globs the table will have after the commit.
+    """
+    key = (change.schema, change.table)
+    final = _table_dir(root, *key)
+    target = stage / "new" / str(number)
+    _makedirs(target.parent)
+    pb = change.partition_by
+    if change.partitions is not None and pb is not None:
+        values = _partition_values(change.frame[pb]) if len(change.frame) else []
+        removals = _empty_files_to_remove(root, final, pb, old=f"old/{number}")
+        existing = {
+            entry.name.split("=", 1)[1]
+            for entry in (_visible(final) if final.is_dir() else iter(()))
+            if entry.is_dir() and entry.name.startswith(f"{pb}=")
+        }
+        kept = sorted(existing - change.partitions)
+        if kept or values:
+            if values:
+                _write_parquet(change.frame, target, pb)
+            moves = removals
+            for value in sorted(change.partitions):
+                name = f"{pb}={value}"
+                if value in values:
+                    new: str | None = f"new/{number}/{name}"
+                elif (final / name).exists():
+                    new = None
+                else:
+                    continue
+                moves.append(
+                    _Move(
+                        final=_relative(root, final / name),
+                        new=new,
+                        old=f"old/{number}/{name}",
+                    )
+                )
+            sources[key] = [_glob(final / f"{pb}={v}") for v in kept]
+            if values:
+                sources[key].append(_glob(target))
+            return moves
+        frame = change.frame.iloc[0:0]  # nothing left: an empty table
+    else:
+        frame = change.frame
+    if pb is not None and (pb not in frame.columns or frame.empty):
+        pb = None
+    _write_parquet(frame, target, pb)
+    sources[key] = [_glob(target)]
+    return [
+        _Move(final=_relative(root, final), new=f"new/{number}", old=f"old/{number}")
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -456,7 +762,8 @@ def publish_serving_copy(
         tmp = root / f"{SERVING_FILE}.tmp-{uuid.uuid4().hex}"
         wal = tmp.with_name(tmp.name + ".wal")
         try:
-            _build_serving_file(tmp, folders, extra, names)
+            sources = {key: [_glob(folder)] for key, folder in folders.items()}
+            _build_serving_file(tmp, sources, extra, names)
             if wal.exists():  # CHECKPOINT + DETACH should have merged it
                 raise StoreError(f"DuckDB left {wal}; the copy would be incomplete")
             _fsync(tmp)
@@ -472,28 +779,43 @@ def publish_serving_copy(
 
 def _build_serving_file(
     tmp: Path,
-    folders: Mapping[tuple[str, str], Path],
+    sources: Mapping[tuple[str, str], list[str]],
     extra: Mapping[tuple[str, str], pd.DataFrame],
     names: list[tuple[str, str]],
 ) -> None:
-    """Write every table into a new DuckDB file at ``tmp`` (see the caller)."""
+    """Write every table into a new DuckDB file at ``tmp`` (see the callers).
+
+    ``sources`` gives each Parquet table its globs. Views listed in
+    ``meta.views`` are created after the tables and replace tables of the
+    same name.
+    """
     built_at = dt.datetime.now(dt.UTC)
     con = duckdb.connect(":memory:", config=dict(_CONFIG))
     try:
+        views = _view_definitions(con, sources, extra)
         # Paths are bound parameters; only checked, quoted identifiers are spliced
         # into SQL, hence the S608 exemptions below.
         con.execute(
             f"ATTACH $path AS serving (STORAGE_VERSION '{STORAGE_VERSION}')",
             {"path": str(tmp)},
         )
-        for schema in sorted({schema for schema, _ in names}):
+        for schema in sorted({schema for schema, _ in [*names, *views]}):
             con.execute(f"CREATE SCHEMA serving.{_quote(schema)}")
-        counts: list[tuple[str, str, int, dt.datetime]] = []
+        counts: list[tuple[str, str, int, dt.datetime, str]] = []
         for schema, table in names:
             target = f"serving.{_quote(schema)}.{_quote(table)}"
-            if (schema, table) in folders:
-                glob = _glob(folders[schema, table])
-                con.execute(f"CREATE TABLE {target} AS {_READ_PARQUET}", {"glob": glob})
+            if (schema, table) in views:
+                continue  # created below, from meta.views
+            if (schema, table) in sources:
+                glob = sources[schema, table]
+                # Rows of one partition together: fewer, fuller row groups from
+                # many small partition files, and zone maps that skip the other
+                # countries when an analyst filters on ref_area.
+                column = _partition_column(glob)
+                order = "" if column is None else f" ORDER BY {_quote(column)}"
+                con.execute(
+                    f"CREATE TABLE {target} AS {_READ_PARQUET}{order}", {"glob": glob}
+                )
             elif (schema, table) in extra:
                 con.register("_frame", _typed(extra[schema, table]))
                 con.execute(f"CREATE TABLE {target} AS SELECT * FROM _frame")  # noqa: S608
@@ -503,20 +825,74 @@ def _build_serving_file(
             # fetchall, not fetchone: in DuckDB 2.0 an unfinished result blocks
             # the connection's next statement (stack.md pitfall 15).
             rows = con.execute(f"SELECT count(*) FROM {target}").fetchall()  # noqa: S608
-            counts.append((schema, table, int(rows[0][0]), built_at))
+            counts.append((schema, table, int(rows[0][0]), built_at, "BASE TABLE"))
+        if views:
+            # A view's names resolve in the database that holds it: created
+            # with "serving" as the default catalog, it keeps working when the
+            # file is opened on its own (catalog "sse").
+            con.execute("USE serving")
+            for (schema, view), sql in views.items():
+                name = f"{_quote(schema)}.{_quote(view)}"
+                con.execute(f"CREATE VIEW {name} AS {sql}")
+                rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()  # noqa: S608
+                counts.append((schema, view, int(rows[0][0]), built_at, "VIEW"))
+            con.execute("USE memory")
         # "schema"/"table" are SQL keywords: analysts would have to quote them.
         con.execute(
             "CREATE TABLE serving.meta.tables (table_schema VARCHAR, "
-            "table_name VARCHAR, row_count BIGINT, built_at TIMESTAMPTZ)"
+            "table_name VARCHAR, row_count BIGINT, built_at TIMESTAMPTZ, "
+            "table_type VARCHAR)"
         )
         if counts:
             con.executemany(
-                "INSERT INTO serving.meta.tables VALUES (?, ?, ?, ?)", counts
+                "INSERT INTO serving.meta.tables VALUES (?, ?, ?, ?, ?)", sorted(counts)
             )
         con.execute("CHECKPOINT serving")
         con.execute("DETACH serving")
     finally:
         con.close()
+
+
+def _partition_column(globs: list[str]) -> str | None:
+    """The hive partition column of a table's globs (``<folder>/**/*.parquet``)."""
+    for glob in globs:
+        folder = Path(glob.removesuffix("/**/*.parquet"))
+        names = [folder.name]
+        if folder.is_dir():
+            names += [p.name for p in folder.iterdir() if p.is_dir()]
+        for name in names:
+            column, equals, _value = name.partition("=")
+            if equals and IDENTIFIER.fullmatch(column):
+                return column
+    return None
+
+
+def _view_definitions(
+    con: duckdb.DuckDBPyConnection,
+    sources: Mapping[tuple[str, str], list[str]],
+    extra: Mapping[tuple[str, str], pd.DataFrame],
+) -> dict[tuple[str, str], str]:
+    """``meta.views`` as ``{(schema, view): sql}`` (empty when there is none)."""
+    if VIEWS_TABLE in sources:
+        rows = con.execute(
+            f"SELECT view_schema, view_name, sql FROM ({_READ_PARQUET}) ORDER BY 1, 2",  # noqa: S608
+            {"glob": sources[VIEWS_TABLE]},
+        ).fetchall()
+    elif VIEWS_TABLE in extra:
+        frame = extra[VIEWS_TABLE]
+        rows = list(
+            zip(frame["view_schema"], frame["view_name"], frame["sql"], strict=True)
+        )
+    else:
+        return {}
+    views: dict[tuple[str, str], str] = {}
+    for schema, view, sql in rows:
+        _check_identifier(schema, "view schema")
+        _check_identifier(view, "view name")
+        if (schema, view) in (_META_TABLES, VIEWS_TABLE):
+            raise StoreError(f"a view may not be named {schema}.{view}")
+        views[schema, view] = str(sql)
+    return views
 
 
 def _table_folders(root: Path) -> dict[tuple[str, str], Path]:
@@ -597,25 +973,31 @@ def _build(
     stage: Path, frame: pd.DataFrame, target: Path, partition_by: str | None
 ) -> None:
     """Write ``frame`` into the new folder ``target``; discard ``stage`` on failure."""
-    con = duckdb.connect(":memory:", config=dict(_CONFIG))
     try:
-        rel = con.from_df(_typed(frame))
-        if partition_by is None:
-            target.mkdir()
-            rel.write_parquet(str(target / _UNPARTITIONED_FILE))
-        else:
-            # Partition columns stay out of the files (DuckDB's default), so a
-            # hive read returns them exactly once.
-            rel.write_parquet(
-                str(target), partition_by=[partition_by], filename_pattern="part-{i}"
-            )
-    except Exception as exc:
+        _write_parquet(frame, target, partition_by)
+    except BaseException:
         _discard(stage)
-        if isinstance(exc, duckdb.Error | OSError):
-            raise StoreError(f"cannot write Parquet under {target}: {exc}") from exc
         raise
-    finally:
-        con.close()
+
+
+def _write_parquet(frame: pd.DataFrame, target: Path, partition_by: str | None) -> None:
+    """Write ``frame`` into the new folder ``target`` (one file, or hive folders)."""
+    with scratch_connection() as con:
+        try:
+            rel = con.from_df(_typed(frame))
+            if partition_by is None:
+                target.mkdir()
+                rel.write_parquet(str(target / _UNPARTITIONED_FILE))
+            else:
+                # Partition columns stay out of the files (DuckDB's default), so
+                # a hive read returns them exactly once.
+                rel.write_parquet(
+                    str(target),
+                    partition_by=[partition_by],
+                    filename_pattern="part-{i}",
+                )
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"cannot write Parquet under {target}: {exc}") from exc
 
 
 def _commit(root: Path, stage: Path, moves: list[_Move]) -> None:
@@ -657,9 +1039,14 @@ def _apply_plan(root: Path, stage: Path) -> None:
     for move in _read_plan(root, stage):
         final = _inside(root, move.final)
         new = None if move.new is None else _inside(stage, move.new)
-        old = _inside(stage, move.old)
         if new is not None and not new.exists():
             continue  # new content already at its final place
+        if move.old is None:  # one file, replaced in one rename
+            if new is not None:
+                new.replace(final)
+                _fsync(final.parent)
+            continue
+        old = _inside(stage, move.old)
         if final.exists():
             if old.exists():
                 raise StoreError(
@@ -689,7 +1076,9 @@ def _read_plan(root: Path, stage: Path) -> list[_Move]:
         ) from exc
     for move in moves:
         parts = Path(move.final).parts
-        if len(parts) < 3 or parts[0] != PARQUET_DIR:
+        serving = move.final == SERVING_FILE and move.old is None
+        table = len(parts) >= 3 and parts[0] == PARQUET_DIR and move.old is not None
+        if not (serving or table):
             raise StoreError(f"plan {stage / _PLAN} targets {move.final!r}")
     return moves
 
@@ -702,7 +1091,9 @@ def _discard(stage: Path) -> None:
     _fsync(stage.parent)
 
 
-def _empty_files_to_remove(root: Path, final: Path, partition_by: str) -> list[_Move]:
+def _empty_files_to_remove(
+    root: Path, final: Path, partition_by: str, *, old: str = "old"
+) -> list[_Move]:
     """Moves that drop an empty ``data.parquet``; refuse any other layout."""
     moves: list[_Move] = []
     if not final.is_dir():
@@ -712,7 +1103,7 @@ def _empty_files_to_remove(root: Path, final: Path, partition_by: str) -> list[_
             continue
         if entry.is_file() and pq.ParquetFile(entry).metadata.num_rows == 0:
             moves.append(
-                _Move(final=_relative(root, entry), new=None, old=f"old/{entry.name}")
+                _Move(final=_relative(root, entry), new=None, old=f"{old}/{entry.name}")
             )
             continue
         raise StoreError(

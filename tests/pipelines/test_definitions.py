@@ -21,6 +21,7 @@ FINDINGS = dg.AssetKey(["validation", "findings"])
 OBSERVATIONS = dg.AssetKey(["harmonised", "observations"])
 PUBLICATION = dg.AssetKey(["meta", "publication"])
 EXPORTS = dg.AssetKey(["exports", "icls_background_tables"])
+REGISTERS = dg.AssetKey(["register", "observations"])
 
 
 def test_definitions_load_with_the_expected_assets() -> None:
@@ -35,6 +36,7 @@ def test_definitions_load_with_the_expected_assets() -> None:
         PUBLICATION,
         *satellite,
         EXPORTS,
+        REGISTERS,
     }
     assert graph.get(OBSERVATIONS).parent_keys == {FINDINGS}
     assert graph.get(PUBLICATION).parent_keys == {OBSERVATIONS}

@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from pipelines.__main__ import main
+from sse_stats.publish.publication import scan_raw
 from sse_stats.publish.store import open_duckdb, read_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,8 +178,116 @@ def test_python_m_pipelines_with_a_dagster_home(tmp_path: Path) -> None:
     assert f"{BAD}: rejected" in done.stdout
     kor = published(curated, "KOR")
     assert kor[0] > 0 and kor[0] == kor[1]
-    # the partitions are recorded in the persistent instance
+    # the partitions are recorded in the persistent instance, keyed name@sha8
+    keys = {f.name: f.key for f in scan_raw(raw).files}
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert sorted(instance.get_dynamic_partitions("submissions")) == sorted(
-            [GOOD, BAD]
+            [keys[GOOD], keys[BAD]]
         )
+        runs = instance.get_runs(
+            filters=dg.RunsFilter(tags={"dagster/partition": keys[GOOD]})
+        )
+        assert len(runs) == 1
+    # a second run checks nothing again and keeps the same partitions
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "--raw",
+            str(raw),
+            "--curated",
+            str(curated),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "unchanged since its last check" in again.stdout
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert len(instance.get_dynamic_partitions("submissions")) == 2
+        runs = instance.get_runs(
+            filters=dg.RunsFilter(tags={"dagster/partition": keys[GOOD]})
+        )
+        assert len(runs) == 1
+
+
+def test_the_same_bytes_twice_are_one_submission(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, curated = folders
+    add(raw, "good", GOOD)
+    shutil.copyfile(raw / GOOD, raw / "KOR_resent.csv")
+
+    assert main(["--raw", str(raw), "--curated", str(curated)]) == 0
+
+    out = capsys.readouterr().out
+    assert (
+        f"KOR_resent.csv: duplicate (0 errors, 0 warnings) - same bytes as {GOOD}"
+        in out
+    )
+    meta = read_table(curated, "meta", "submissions")
+    assert list(meta["source_file"]) == [GOOD]
+    kor = published(curated, "KOR")
+    assert kor[0] > 0 and kor[0] == kor[1]
+
+
+def test_unsafe_names_are_refused_with_a_clear_message(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, curated = folders
+    add(raw, "good", GOOD)
+    shutil.copyfile(raw / GOOD, raw / "KOR;rm -rf x.csv")
+    shutil.copyfile(raw / GOOD, raw / "KOR_$(id).csv")
+    shutil.copyfile(raw / GOOD, raw / "KOR\x1b[31m.csv")
+
+    code = main(["--raw", str(raw), "--curated", str(curated)])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "KOR;rm -rf x.csv: refused" in out and "shell characters" in out
+    assert "KOR_$(id).csv: refused" in out
+    assert "KOR\\x1b[31m.csv: refused" in out and "control character" in out
+    assert "\x1b" not in out  # names are printed escaped
+    assert set(read_table(curated, "meta", "submissions")["source_file"]) == {GOOD}
+
+
+def test_country_folders_and_rechecks(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, curated = folders
+    (raw / "PRT").mkdir()
+    shutil.copyfile(fixture_file("good", GOOD_PRT), raw / "PRT" / "2019-2020.csv")
+
+    assert main(["--raw", str(raw), "--curated", str(curated)]) == 0
+    assert "PRT/2019-2020.csv: accepted" in capsys.readouterr().out
+    assert published(curated, "PRT")[0] > 0
+
+    assert main(["--raw", str(raw), "--curated", str(curated)]) == 0
+    assert "unchanged since its last check" in capsys.readouterr().out
+    assert main(["--raw", str(raw), "--curated", str(curated), "--recheck"]) == 0
+    assert "unchanged" not in capsys.readouterr().out
+
+
+def test_a_changed_file_becomes_a_new_edition_of_its_country(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, curated = folders
+    add(raw, "good", GOOD_PRT)
+    assert main(["--raw", str(raw), "--curated", str(curated)]) == 0
+    revised = fixture_file("bad", "PRT__edition2_revision_plus60pct_no_break.csv")
+    shutil.copyfile(revised, raw / GOOD_PRT)  # same name, new bytes
+
+    assert main(["--raw", str(raw), "--curated", str(curated)]) == 0
+
+    capsys.readouterr()
+    observations = read_table(curated, "harmonised", "observations")
+    assert set(observations["edition"]) == {"2024-03-01", "2025-03-03"}
+    revisions = read_table(curated, "harmonised", "revisions")
+    assert len(revisions) > 0
+    meta = read_table(curated, "meta", "submissions")
+    assert list(meta["source_file"]) == [GOOD_PRT, GOOD_PRT]

@@ -15,15 +15,22 @@ import pytest
 from sse_stats.errors import StoreError, UsageError
 from sse_stats.publish.publication import (
     TRIGGERS,
+    SubmissionChangedError,
     UnsafeFileError,
     check_raw_file,
     findings_markdown,
     list_submissions,
     name_problem,
+    parse_submission_key,
     promote_submission,
     publish_curated,
+    rules_digest,
+    scan_raw,
     stage_raw_file,
     stage_submission,
+    staged_unchanged,
+    staging_state,
+    submission_key,
     submission_path,
 )
 from sse_stats.publish.store import open_duckdb, read_table
@@ -69,7 +76,13 @@ def stage(paths: Paths, name: str, received: int | None = None) -> None:
     """Check and stage a raw file; promote it when accepted."""
     report = check_raw_file(paths.raw, name, schemas_dir=paths.schemas)
     when = None if received is None else dt.datetime(2025, 1, received, tzinfo=dt.UTC)
-    staged = stage_submission(report, paths.curated, trigger="batch", received_at=when)
+    staged = stage_submission(
+        report,
+        paths.curated,
+        trigger="batch",
+        received_at=when,
+        schemas_dir=paths.schemas,
+    )
     if staged.accepted:
         promote_submission(paths, name)
 
@@ -163,7 +176,7 @@ def test_a_file_without_layout_is_staged_as_unusable(paths: Paths) -> None:
 
 
 def test_untrusted_names_stay_inside_curated(paths: Paths) -> None:
-    odd = "PRT édition (copie) ;$x.csv"
+    odd = "PRT édition (copie) +x.csv"
     name = add(paths, "good", GOOD_PRT, as_name=odd)
     staged = stage_raw_file(paths, name, trigger="batch")
     assert staged.source_file == odd
@@ -174,7 +187,7 @@ def test_untrusted_names_stay_inside_curated(paths: Paths) -> None:
     )
     assert staged.report_file.parent == (paths.curated / "reports").resolve()
     # a name that sanitises to the same text still gets its own folder
-    other = add(paths, "good", GOOD_PRT, as_name="PRT édition (copie) _$x.csv")
+    other = add(paths, "good", GOOD_PRT, as_name="PRT édition (copie) _x.csv")
     assert stage_raw_file(paths, other, trigger="batch").folder != staged.folder
 
 
@@ -209,6 +222,16 @@ def test_a_staging_folder_that_leaves_curated_is_refused(
         "bad\n.csv",
         "x\u202egsv.csv",
         "..",
+        "PRT;rm -rf x.csv",
+        "PRT_$(id).csv",
+        "PRT_`id`.csv",
+        "PRT|x.csv",
+        "PRT&x.csv",
+        "PRT>x.csv",
+        "PRT*.csv",
+        "PRT'x.csv",
+        "-rf.csv",
+        "~x.csv",
     ],
 )
 def test_unsafe_names_are_refused(name: str) -> None:
@@ -323,6 +346,8 @@ def test_a_newer_submission_supersedes_the_same_country_and_edition(
 ) -> None:
     first = add(paths, "good", GOOD_KOR, as_name="KOR_first.csv")
     second = add(paths, "good", GOOD_KOR, as_name="KOR_second.csv")
+    with (paths.raw / second).open("a", encoding="utf-8") as handle:
+        handle.write("\n")  # other bytes (a blank line), same rows and edition
     stage(paths, second, received=2)
     stage(paths, first, received=1)
 
@@ -424,25 +449,245 @@ def test_relative_folders_work(
     assert publish_curated(relative.curated).observations_by_country.keys() == {"KOR"}
 
 
-def test_stage_raw_file__revised_edition__level2_findings_staged(tmp_path: Path) -> None:
-    """A second PRT edition staged after the first gets the 18 growth and revision findings."""
+def test_stage_raw_file__revised_edition__level2_findings_staged(
+    tmp_path: Path,
+) -> None:
+    """A second PRT edition staged after the first gets 18 growth/revision findings."""
     from sse_stats.settings import Paths
 
     nso = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "nso"
     raw = tmp_path / "raw"
     raw.mkdir()
     shutil.copy(nso / "good" / "PRT_2019-2020.csv", raw / "PRT_2019-2020.csv")
-    shutil.copy(nso / "bad" / "PRT__edition2_revision_plus60pct_no_break.csv",
-                raw / "PRT_2019-2020_ed2.csv")
-    paths = Paths(raw=raw, curated=tmp_path / "curated",
-                  schemas=Path(__file__).resolve().parents[3] / "schemas")
+    shutil.copy(
+        nso / "bad" / "PRT__edition2_revision_plus60pct_no_break.csv",
+        raw / "PRT_2019-2020_ed2.csv",
+    )
+    paths = Paths(
+        raw=raw,
+        curated=tmp_path / "curated",
+        schemas=Path(__file__).resolve().parents[3] / "schemas",
+    )
     first = stage_raw_file(paths, "PRT_2019-2020.csv", trigger="batch")
     second = stage_raw_file(paths, "PRT_2019-2020_ed2.csv", trigger="batch")
     assert (first.status, second.status) == ("accepted", "accepted")
-    report = json.loads(next((paths.curated / "reports").glob("PRT_2019-2020_ed2.csv.*.json"))
-                        .read_text(encoding="utf-8"))
-    level2 = sorted((f["row"], f["column"], f["rule"]) for f in report["findings"]
-                    if f["level"] == 2)
+    report = json.loads(
+        next(
+            (paths.curated / "reports").glob("PRT_2019-2020_ed2.csv.*.json")
+        ).read_text(encoding="utf-8")
+    )
+    level2 = sorted(
+        (f["row"], f["column"], f["rule"])
+        for f in report["findings"]
+        if f["level"] == 2
+    )
     assert len(level2) == 18
     assert {r for _, _, r in level2} == {"growth_within_threshold", "revision_reported"}
     assert {row for row, _, _ in level2} == {13, 19}
+
+
+# --------------------------------------------------------------------------
+# Submission keys, sub-folders, duplicates
+# --------------------------------------------------------------------------
+
+
+def test_keys_name_the_bytes_and_a_changed_file_is_refused(paths: Paths) -> None:
+    name = add(paths, "good", GOOD_KOR)
+    (raw_file,) = scan_raw(paths.raw).files
+    assert raw_file.key == submission_key(name, raw_file.sha256)
+    assert parse_submission_key(raw_file.key) == (name, raw_file.sha256[:8])
+    staged = stage_raw_file(paths, raw_file.key, trigger="sensor")
+    assert staged.source_sha256 == raw_file.sha256
+    assert promote_submission(paths, raw_file.key).promoted_at is not None
+
+    with (paths.raw / name).open("a", encoding="utf-8") as handle:
+        handle.write("\n")
+    with pytest.raises(SubmissionChangedError, match="no longer holds the bytes"):
+        stage_raw_file(paths, raw_file.key, trigger="sensor")
+    with pytest.raises(SubmissionChangedError):
+        promote_submission(paths, raw_file.key)
+    (changed,) = scan_raw(paths.raw).files
+    assert changed.key != raw_file.key and changed.name == name
+
+
+def test_country_sub_folders(paths: Paths) -> None:
+    (paths.raw / "PRT").mkdir()
+    shutil.copyfile(fixture_file("good", GOOD_PRT), paths.raw / "PRT" / "2019-2020.csv")
+    (paths.raw / "misc").mkdir()
+    shutil.copyfile(fixture_file("good", GOOD_PRT), paths.raw / "misc" / "x.csv")
+    assert list_submissions(paths.raw).names == ("PRT/2019-2020.csv",)
+    staged = stage_raw_file(paths, "PRT/2019-2020.csv", trigger="batch")
+    assert staged.status == "accepted" and staged.country == "PRT"
+    assert staged.source_file == "2019-2020.csv"
+    promote_submission(paths, "PRT/2019-2020.csv")
+    publish_curated(paths.curated)
+    meta = read_table(paths.curated, "meta", "submissions")
+    assert list(meta["source_path"]) == ["PRT/2019-2020.csv"]
+    for bad in ("misc/x.csv", "PRT/../x.csv", "PRT/sub/x.csv", "prt/x.csv"):
+        with pytest.raises(UnsafeFileError):
+            submission_path(paths.raw, bad)
+
+
+def test_the_same_bytes_under_two_names_count_once(paths: Paths) -> None:
+    first = add(paths, "good", GOOD_KOR, as_name="KOR_2016.csv")
+    copy = add(paths, "good", GOOD_KOR, as_name="KOR_2016_resent.csv")
+    scan = scan_raw(paths.raw)
+    assert [f.name for f in scan.files] == [first]
+    assert [(d.name, f.name) for d, f in scan.duplicates] == [(copy, first)]
+    stage(paths, first, received=1)
+    stage(paths, copy, received=2)  # staged anyway (e.g. by hand in the UI)
+
+    summary = publish_curated(paths.curated)
+
+    assert summary.accepted == 1 and summary.superseded == 1
+    observations = read_table(paths.curated, "harmonised", "observations")
+    assert set(observations["source_file"]) == {first}
+    meta = read_table(paths.curated, "meta", "submissions").set_index("source_file")
+    assert meta.loc[first, "also_received_as"] == copy
+    assert meta.loc[copy, "duplicate_of"] == first
+    assert "counted once" in meta.loc[copy, "reason"]
+    findings = read_table(paths.curated, "validation", "findings")
+    assert set(findings["source_file"]) <= {first}
+    summary_rows = read_table(paths.curated, "validation", "rule_summary")
+    assert set(summary_rows["source_file"]) == {first}
+
+
+# --------------------------------------------------------------------------
+# meta.submissions digests, meta.lineage, incremental publication
+# --------------------------------------------------------------------------
+
+
+def test_submissions_record_digests_status_and_reason(paths: Paths) -> None:
+    good = add(paths, "good", GOOD_PRT)
+    bad = add(paths, "bad", BAD_MEX)
+    unusable = add(paths, "good", GOOD_PRT, as_name="USA_2021.csv")
+    for name in (good, bad, unusable):
+        if stage_raw_file(paths, name, trigger="batch").accepted:
+            promote_submission(paths, name)
+    publish_curated(paths.curated)
+
+    meta = read_table(paths.curated, "meta", "submissions").set_index("source_file")
+    digest = rules_digest(paths.schemas)
+    assert digest is not None and len(digest) == 64
+    assert meta.loc[good, "rules_sha256"] == digest
+    assert meta.loc[bad, "rules_sha256"] == digest
+    assert len(meta.loc[good, "mapping_sha256"]) == 64  # PRT.yaml + PRT_INE.csv
+    assert pd.isna(meta.loc[bad, "mapping_sha256"])  # canonical template
+    assert meta.loc[good, "status"] == "accepted" and pd.isna(meta.loc[good, "reason"])
+    assert meta.loc[bad, "status"] == "rejected"
+    assert meta.loc[bad, "reason"].startswith("1 error findings: identity_b1g")
+    assert meta.loc[unusable, "status"] == "unusable"
+    assert "no mapping for USA" in meta.loc[unusable, "reason"]
+    assert str(meta.loc[good, "received_date"]) == str(
+        meta.loc[good, "received_at"].date()
+    )
+
+
+def test_lineage_has_one_row_per_table_build(paths: Paths) -> None:
+    kor = add(paths, "good", GOOD_KOR)
+    stage(paths, kor)
+    publish_curated(paths.curated)
+    prt = add(paths, "good", GOOD_PRT)
+    stage(paths, prt)
+    second = publish_curated(paths.curated)
+
+    lineage = read_table(paths.curated, "meta", "lineage")
+    runs = lineage.groupby("publication_id", sort=False)
+    assert runs.ngroups == 2
+    last = lineage[lineage["publication_id"] == lineage["publication_id"].iloc[-1]]
+    built = set(
+        zip(
+            last["table_schema"],
+            last["table_name"],
+            last["partition"].fillna(""),
+            strict=True,
+        )
+    )
+    assert ("harmonised", "observations", "ref_area=PRT") in built
+    assert ("harmonised", "observations", "ref_area=KOR") not in built  # untouched
+    assert {("validation", "findings", ""), ("meta", "submissions", "")} <= built
+    row = last[
+        (last["table_name"] == "observations") & (last["partition"] == "ref_area=PRT")
+    ].iloc[0]
+    meta = read_table(paths.curated, "meta", "submissions").set_index("source_file")
+    assert list(row["input_sha256"]) == [meta.loc[prt, "source_sha256"]]
+    assert list(row["rules_sha256"]) == [rules_digest(paths.schemas)]
+    assert list(row["mapping_sha256"]) == [meta.loc[prt, "mapping_sha256"]]
+    assert row["row_count"] == second.observations_by_country["PRT"]
+    assert row["sse_stats_version"] and not bool(row["full_rebuild"])
+
+
+def test_publication_rebuilds_only_the_areas_that_changed(paths: Paths) -> None:
+    kor = add(paths, "good", GOOD_KOR)
+    stage(paths, kor)
+    first = publish_curated(paths.curated)
+    assert first.full and first.areas == ("KOR",)
+    kor_folder = (
+        paths.curated / "parquet" / "harmonised" / "observations" / "ref_area=KOR"
+    )
+    kor_files = snapshot(kor_folder)
+
+    prt = add(paths, "good", GOOD_PRT)
+    stage(paths, prt)
+    second = publish_curated(paths.curated)
+
+    assert not second.full and second.areas == ("PRT",) and second.changed == 1
+    assert snapshot(kor_folder) == kor_files  # not rewritten
+    assert set(second.observations_by_country) == {"KOR", "PRT"}
+    nothing = publish_curated(paths.curated)
+    assert nothing.areas == () and nothing.changed == 0
+    assert nothing.observations_by_country == second.observations_by_country
+
+    everything = publish_curated(paths.curated, full=True)
+    assert everything.full and everything.areas == ("KOR", "PRT")
+    assert everything.observations_by_country == second.observations_by_country
+    with open_duckdb(everything.serving_file, read_only=True) as con:
+        rows = con.execute(
+            "SELECT ref_area, count(*) FROM harmonised.observations "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert dict(rows) == dict(second.observations_by_country)
+
+
+def test_an_area_left_without_submissions_is_dropped(paths: Paths) -> None:
+    kor = add(paths, "good", GOOD_KOR)
+    prt = add(paths, "good", GOOD_PRT)
+    stage(paths, kor)
+    stage(paths, prt)
+    publish_curated(paths.curated)
+    report = check_raw_file(paths.raw, kor, schemas_dir=paths.schemas)
+    stage_submission(report, paths.curated, trigger="batch")  # promotion withdrawn
+
+    summary = publish_curated(paths.curated)
+
+    assert set(summary.observations_by_country) == {"PRT"}
+    folder = paths.curated / "parquet" / "harmonised" / "observations"
+    assert sorted(p.name for p in folder.iterdir()) == ["ref_area=PRT"]
+    current = read_table(paths.curated, "harmonised", "observations_current")
+    assert set(current["ref_area"]) == {"PRT"}
+
+
+def test_staged_unchanged_skips_only_identical_checks(paths: Paths) -> None:
+    name = add(paths, "good", GOOD_KOR)
+    (raw_file,) = scan_raw(paths.raw).files
+    assert staged_unchanged(paths, raw_file) is None  # never staged
+    stage_raw_file(paths, raw_file.key, trigger="batch")
+    assert staged_unchanged(paths, raw_file) is None  # accepted, not promoted
+    promote_submission(paths, raw_file.key)
+    same = staged_unchanged(paths, raw_file)
+    assert same is not None and same.status == "accepted"
+    record = same.folder / "submission.json"
+    data = json.loads(record.read_text(encoding="utf-8"))
+    record.write_text(json.dumps({**data, "rules_sha256": "0" * 64}), encoding="utf-8")
+    assert staged_unchanged(paths, raw_file) is None  # the rules changed since
+    assert name == raw_file.name
+
+
+def test_staging_state_changes_when_a_submission_is_staged(paths: Paths) -> None:
+    before = staging_state(paths.curated)
+    name = add(paths, "good", GOOD_KOR)
+    stage_raw_file(paths, name, trigger="batch")
+    staged = staging_state(paths.curated)
+    assert staged != before
+    promote_submission(paths, name)
+    assert staging_state(paths.curated) != staged
