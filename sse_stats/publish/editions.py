@@ -42,27 +42,13 @@ import re
 import pandas as pd
 
 from sse_stats.publish.store import scratch_connection
+from sse_stats.schema.key import DIMENSIONS
 
 CURRENT = ("harmonised", "observations_current")
 REVISIONS = ("harmonised", "revisions")
 
-DIMENSIONS = (
-    "ref_area",
-    "region",
-    "time_period",
-    "freq",
-    "sse_entity",
-    "sse_entity_nat",
-    "coop_type",
-    "coop_level",
-    "activity",
-    "inst_sector",
-    "sex",
-    "work_cat",
-    "member_type",
-    "measure",
-)
-"""The dimensions of the observation key, ``measure`` included (schema.md §2)."""
+KEY_COLUMNS = (*DIMENSIONS, "measure")
+"""The observation key, ``measure`` included (schema.md §2)."""
 
 _KEY_EXTRA = (
     "CASE WHEN measure = 'N_UNITS' THEN unit_state END",
@@ -140,7 +126,7 @@ def revisions_sql(
         >>> "old_edition" in revisions_sql()
         True
     """
-    key = [*DIMENSIONS, *_KEY_EXTRA]
+    key = [*KEY_COLUMNS, *_KEY_EXTRA]
     order = "edition_used, received_at__ NULLS FIRST, source_sha256"
     window = f"PARTITION BY {', '.join(key)} ORDER BY {order}"
     lagged = ", ".join(
@@ -150,7 +136,7 @@ def revisions_sql(
     paired = f"SELECT *, {lagged} FROM ({_with_edition(observations, submissions)})"  # noqa: S608
     changed = " OR ".join(f"old_{c} IS DISTINCT FROM {c}" for c in _CHANGED)
     columns = [
-        *DIMENSIONS,
+        *KEY_COLUMNS,
         f"{_KEY_EXTRA[0]} AS unit_state",
         f"{_KEY_EXTRA[1]} AS share_base",
         "unit_measure",
@@ -221,7 +207,7 @@ def current_and_revisions(
         ``(current, revisions)``, with the columns the views have.
 
     Examples:
-        >>> obs = pd.DataFrame({c: ["PRT"] * 2 for c in DIMENSIONS} | {
+        >>> obs = pd.DataFrame({c: ["PRT"] * 2 for c in KEY_COLUMNS} | {
         ...     "time_period": ["2020", "2020"], "obs_value": [1.0, 2.0],
         ...     "obs_value_text": ["1.0", "2.0"], "unit_mult": [6, 6],
         ...     "unit_measure": ["XDC"] * 2, "obs_status": ["A", "A"],

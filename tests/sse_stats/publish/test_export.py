@@ -46,6 +46,7 @@ from sse_stats.publish.export.safe import FORMULA_PREFIXES, neutralise, number_t
 from sse_stats.publish.export.texts import LANGUAGES, load_texts
 from sse_stats.publish.satellite import publish_satellite
 from sse_stats.publish.store import read_table, write_table_parquet
+from sse_stats.schema.key import DIMENSIONS
 from sse_stats.schema.load import load_schema
 from sse_stats.validate.catalogue import load_rules
 
@@ -448,23 +449,7 @@ def _published_cells(
     With ``without_secondary``, cells suppressed only by secondary suppression
     (S) count as published: what a reader would see with primary rules alone.
     """
-    dims = [
-        "ref_area",
-        "region",
-        "time_period",
-        "freq",
-        "sse_entity",
-        "sse_entity_nat",
-        "coop_type",
-        "coop_level",
-        "activity",
-        "inst_sector",
-        "sex",
-        "work_cat",
-        "member_type",
-        "measure",
-        "unit_state",
-    ]
+    dims = [*DIMENSIONS, "measure", "unit_state"]
     frames = [result.observations, *result.tables.values()]
     cells: dict[tuple[str, ...], bool] = {}
     for frame in frames:
