@@ -10,28 +10,11 @@ import pandas as pd
 import pytest
 
 from sse_stats.harmonise.frame import curated_columns
-from sse_stats.schema.load import load_schema
 from sse_stats.schema.model import Schema
 from sse_stats.validate import gx
-from sse_stats.validate.catalogue import Rule, RuleCatalogue, load_rules
+from sse_stats.validate.catalogue import Rule, RuleCatalogue
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
-
-
-@pytest.fixture(scope="session")
-def schema() -> Schema:
-    return load_schema(SCHEMAS)
-
-
-@pytest.fixture(scope="session")
-def catalogue() -> RuleCatalogue:
-    return load_rules(SCHEMAS / "rules")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def gx_context() -> None:
-    """Import GX and create its context once for the whole session."""
-    gx.warm_up()
 
 
 ROW: dict[str, Any] = {

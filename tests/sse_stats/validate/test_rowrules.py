@@ -17,10 +17,8 @@ import pytest
 
 from sse_stats.errors import Finding
 from sse_stats.harmonise.frame import curated_columns
-from sse_stats.schema.load import load_schema
 from sse_stats.schema.model import Schema
-from sse_stats.validate import gx
-from sse_stats.validate.catalogue import Rule, RuleCatalogue, load_rules
+from sse_stats.validate.catalogue import Rule, RuleCatalogue
 from sse_stats.validate.rowrules import RowRulesResult, check_rows
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
@@ -32,22 +30,6 @@ HOSTILE = "COOP'; DROP TABLE x;--"
 # --------------------------------------------------------------------------------------
 # Frames
 # --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def schema() -> Schema:
-    return load_schema(SCHEMAS)
-
-
-@pytest.fixture(scope="session")
-def catalogue() -> RuleCatalogue:
-    return load_rules(SCHEMAS / "rules")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def gx_context() -> None:
-    """Import GX and create its context once for the whole session."""
-    gx.warm_up()
 
 
 BASE: dict[str, Any] = {
