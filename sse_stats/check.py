@@ -13,13 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from sse_stats.errors import Finding, RuleOutcome, UsageError
-from sse_stats.harmonise.apply import national_rows
-from sse_stats.harmonise.canonical import template_rows
-from sse_stats.harmonise.frame import build_frame
 from sse_stats.harmonise.mapping import ISO3, CountryMapping, load_mapping, mapping_path
-from sse_stats.ingest.read import FileFormat, peek_first_field, read_submission
+from sse_stats.harmonise.submission import harmonise_file
+from sse_stats.ingest.read import peek_first_field
 from sse_stats.schema.load import cached_schema
-from sse_stats.validate.catalogue import RuleCatalogue, cached_rules
+from sse_stats.validate.catalogue import cached_rules
 from sse_stats.validate.history import check_history
 from sse_stats.validate.relations import check_relations
 from sse_stats.validate.report import ValidationReport, outcomes_from
@@ -65,27 +63,6 @@ def _mapping_for(
     return load_mapping(mapping_path(schemas_dir, country))
 
 
-def _file_has_observations(
-    n_rows: int,
-    findings: list[Finding],
-    file: str,
-    header_line: int,
-    cat: RuleCatalogue,
-) -> list[Finding]:
-    if n_rows or any(f.rule == "row_matches_header" for f in findings):
-        return []
-    return [
-        cat.finding(
-            "file_has_observations",
-            file=file,
-            row=header_line,
-            column=None,
-            value=None,
-            detail="the file has a header but no data rows",
-        )
-    ]
-
-
 def check_submission(
     path: Path, *, schemas_dir: Path, country: str | None = None
 ) -> ValidationReport:
@@ -104,8 +81,8 @@ def check_submission(
     schema = cached_schema(schemas_dir.resolve())
     cat = cached_rules((schemas_dir / "rules").resolve())
     mapping = _mapping_for(path, schemas_dir, country)
-    fmt = mapping.fmt if mapping else FileFormat()
-    read = read_submission(path, fmt, cat)
+    result = harmonise_file(path, mapping, schema=schema, cat=cat)
+    read = result.read
     expected_country = mapping.country if mapping else country
     mapping_file = mapping.source if mapping else None
 
@@ -126,34 +103,15 @@ def check_submission(
             frame=frame,
         )
 
-    sub = read.submission
-    if sub is None:
-        return report(list(read.findings))
-    if mapping is None:
-        rows, found = template_rows(sub, schema, cat)
-    else:
-        national, found = national_rows(sub, mapping, cat)
-        if national is None:
-            return report([*read.findings, *found])
-        rows = national
-    findings = [*read.findings, *found]
-    findings += _file_has_observations(
-        len(rows.rows), findings, sub.name, sub.header_line, cat
-    )
-    harmonised = build_frame(
-        rows,
-        schema=schema,
-        cat=cat,
-        file=sub.name,
-        sha256=sub.sha256,
-        extra_findings=findings,
-    )
-    findings = list(harmonised.findings)
+    harmonised = result.harmonised
+    if harmonised is None:
+        return report(result.findings)
+    findings = list(result.findings)
     row_result = check_rows(
         harmonised.frame,
         schema=schema,
         catalogue=cat,
-        file=sub.name,
+        file=path.name,
         origins=harmonised.origins,
         country=expected_country,
     )
@@ -161,7 +119,7 @@ def check_submission(
         harmonised.frame,
         catalogue=cat,
         schemas_dir=schemas_dir,
-        file=sub.name,
+        file=path.name,
         origins=harmonised.origins,
     )
     findings += [*row_result.findings, *rel_result.findings]

@@ -16,11 +16,8 @@ import pytest
 
 from sse_stats.accounts import build_tables, load_shells, protect_tables
 from sse_stats.accounts.shells import TableShell
-from sse_stats.harmonise.apply import national_rows
-from sse_stats.harmonise.canonical import template_rows
-from sse_stats.harmonise.frame import build_frame
 from sse_stats.harmonise.mapping import load_mapping
-from sse_stats.ingest.read import FileFormat, read_submission
+from sse_stats.harmonise.submission import harmonise_file
 from sse_stats.schema.load import load_schema
 from sse_stats.validate.catalogue import load_rules
 
@@ -31,27 +28,14 @@ GOOD = ROOT / "tests" / "fixtures" / "nso" / "good"
 
 def harmonise(path: Path) -> pd.DataFrame:
     """The harmonised frame of one good fixture (mapping chosen by file name)."""
-    schema = load_schema(SCHEMAS)
-    cat = load_rules(SCHEMAS / "rules")
     mapping = None
     if not path.name.startswith("template"):
         mapping = load_mapping(SCHEMAS / "mappings" / f"{path.name[:3]}.yaml")
-    read = read_submission(path, mapping.fmt if mapping else FileFormat(), cat)
-    assert read.submission is not None
-    if mapping is None:
-        rows, found = template_rows(read.submission, schema, cat)
-    else:
-        national, found = national_rows(read.submission, mapping, cat)
-        assert national is not None
-        rows = national
-    return build_frame(
-        rows,
-        schema=schema,
-        cat=cat,
-        file=path.name,
-        sha256=read.submission.sha256,
-        extra_findings=found,
-    ).frame
+    result = harmonise_file(
+        path, mapping, schema=load_schema(SCHEMAS), cat=load_rules(SCHEMAS / "rules")
+    )
+    assert result.harmonised is not None, [f.message for f in result.findings]
+    return result.harmonised.frame
 
 
 @pytest.fixture(scope="session")

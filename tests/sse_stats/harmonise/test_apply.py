@@ -7,11 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sse_stats.harmonise.apply import national_rows
-from sse_stats.harmonise.canonical import template_rows
-from sse_stats.harmonise.frame import Harmonised, as_template, build_frame
+from sse_stats.harmonise.frame import Harmonised, as_template
 from sse_stats.harmonise.mapping import load_mapping
-from sse_stats.ingest.read import FileFormat, read_submission
+from sse_stats.harmonise.submission import harmonise_file as harmonise_submission
 from sse_stats.schema.model import Schema
 from sse_stats.validate.catalogue import RuleCatalogue
 
@@ -25,22 +23,9 @@ def harmonise_file(path: Path, schema: Schema, cat: RuleCatalogue) -> Harmonised
     mapping = None
     if not path.name.startswith("template"):
         mapping = load_mapping(ROOT / "schemas" / "mappings" / f"{path.name[:3]}.yaml")
-    read = read_submission(path, mapping.fmt if mapping else FileFormat(), cat)
-    assert read.submission is not None, [f.message for f in read.findings]
-    if mapping is None:
-        rows, found = template_rows(read.submission, schema, cat)
-    else:
-        national, found = national_rows(read.submission, mapping, cat)
-        assert national is not None
-        rows = national
-    return build_frame(
-        rows,
-        schema=schema,
-        cat=cat,
-        file=path.name,
-        sha256=read.submission.sha256,
-        extra_findings=found,
-    )
+    result = harmonise_submission(path, mapping, schema=schema, cat=cat)
+    assert result.harmonised is not None, [f.message for f in result.findings]
+    return result.harmonised
 
 
 def _comparable(frame: pd.DataFrame) -> pd.DataFrame:

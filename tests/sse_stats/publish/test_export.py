@@ -36,11 +36,8 @@ from sse_stats.accounts.build import (
 )
 from sse_stats.accounts.sdc import NOTE_SECONDARY
 from sse_stats.cli import main
-from sse_stats.harmonise.apply import national_rows
-from sse_stats.harmonise.canonical import template_rows
-from sse_stats.harmonise.frame import build_frame
 from sse_stats.harmonise.mapping import load_mapping
-from sse_stats.ingest.read import FileFormat, read_submission
+from sse_stats.harmonise.submission import harmonise_file
 from sse_stats.publish.export import ExportResult, export_background_tables
 from sse_stats.publish.export.safe import FORMULA_PREFIXES, neutralise, number_text
 from sse_stats.publish.export.texts import LANGUAGES, load_texts
@@ -82,27 +79,14 @@ COVERAGE_NOTE = {
 
 
 def _harmonise(path: Path) -> pd.DataFrame:
-    schema = load_schema(SCHEMAS)
-    cat = load_rules(SCHEMAS / "rules")
     mapping = None
     if not path.name.startswith("template"):
         mapping = load_mapping(SCHEMAS / "mappings" / f"{path.name[:3]}.yaml")
-    read = read_submission(path, mapping.fmt if mapping else FileFormat(), cat)
-    assert read.submission is not None
-    if mapping is None:
-        rows, found = template_rows(read.submission, schema, cat)
-    else:
-        national, found = national_rows(read.submission, mapping, cat)
-        assert national is not None
-        rows = national
-    return build_frame(
-        rows,
-        schema=schema,
-        cat=cat,
-        file=path.name,
-        sha256=read.submission.sha256,
-        extra_findings=found,
-    ).frame
+    result = harmonise_file(
+        path, mapping, schema=load_schema(SCHEMAS), cat=load_rules(SCHEMAS / "rules")
+    )
+    assert result.harmonised is not None, [f.message for f in result.findings]
+    return result.harmonised.frame
 
 
 def _observations() -> pd.DataFrame:
@@ -484,23 +468,7 @@ def _equations(
     additive = set(doc["measures"]["additive"])
     distinct = set(doc["measures"]["distinct_count"])
     across = set(doc["distinct_count_equal_across"])
-    dims = [
-        "ref_area",
-        "region",
-        "time_period",
-        "freq",
-        "sse_entity",
-        "sse_entity_nat",
-        "coop_type",
-        "coop_level",
-        "activity",
-        "inst_sector",
-        "sex",
-        "work_cat",
-        "member_type",
-        "measure",
-        "unit_state",
-    ]
+    dims = [*DIMENSIONS, "measure", "unit_state"]
     at = {d: i for i, d in enumerate(dims)}
     equations = []
     for dim, parent, children, equivalents in _relations():
