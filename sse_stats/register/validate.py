@@ -32,7 +32,7 @@ import pandas as pd
 from sse_stats.errors import Finding
 from sse_stats.ingest.read import escape_text
 from sse_stats.register.mapping import RegisterMapping, UnitRule, Variable
-from sse_stats.register.source import Units, quoted
+from sse_stats.register.source import Units, quoted, register_format
 from sse_stats.schema.load import load_codelist
 from sse_stats.validate.catalogue import RuleCatalogue
 
@@ -111,8 +111,10 @@ def check_units(
     """Rules on the values of each unit.
 
     One scan counts, for every check, the failing and not-applicable units
-    (``count_if`` only: cheap); one more counts distinct identifiers. Only when
-    a check fails does a third scan list its first ``limit`` units by line
+    (``count_if`` only: cheap) and, when identifiers are integers in a bounded
+    range, the distinct identifiers too (a bitmap, :func:`_id_range`); other
+    identifiers cost a second scan (``count(DISTINCT …)``, a hash table). Only
+    when a check fails does another scan list its first ``limit`` units by line
     (``arg_min(…, __row, limit)`` for the failing checks alone).
     """
     result = RegisterValidation()
@@ -125,9 +127,14 @@ def check_units(
             f"count_if({check.fails}) AS f{i}",
             f"count_if({check.not_applicable}) AS n{i}",
         ]
+    id_range = _id_range(con, units)
+    count_params = params
+    if id_range is not None:
+        count_params = {**params, "id_low": id_range[0], "id_high": id_range[1]}
+        selects.append("bit_count(bitstring_agg(__uid, $id_low, $id_high)) AS ids")
     row = con.execute(
         f"{cte} SELECT {', '.join(selects)} FROM units",  # noqa: S608
-        params,
+        count_params,
     ).fetchone()
     assert row is not None
     count, with_id = int(row[0]), int(row[1])
@@ -146,12 +153,19 @@ def check_units(
         result.findings += _list_failing(
             con, path, catalogue, failing, cte, params, limit
         )
-    bare, bare_params = units.sql(row_numbers=False)
-    distinct_row = con.execute(
-        f"{bare} SELECT count(DISTINCT __uid) FROM units",  # noqa: S608
-        bare_params,
-    ).fetchone()
-    distinct = 0 if distinct_row is None else int(distinct_row[0])
+    if id_range is not None:
+        distinct = int(row[-1] or 0)
+    else:
+        bare, bare_params = units.sql(row_numbers=False)
+        distinct_row = con.execute(
+            f"{bare} SELECT count(DISTINCT __uid) FROM units",  # noqa: S608
+            bare_params,
+        ).fetchone()
+        distinct = (
+            0
+            if distinct_row is None or distinct_row[0] is None
+            else int(distinct_row[0])
+        )
     repeated = with_id - distinct
     result.add(
         "register_unit_id_unique", (with_id - repeated, repeated, count - with_id)
@@ -161,6 +175,33 @@ def check_units(
             con, mapping, path, catalogue, cte, params, limit
         )
     return result
+
+
+_INTEGER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+)
+_BITMAP_BITS = 1 << 28
+"""Widest identifier range counted with a bitmap (32 MiB); wider ones are hashed."""
+
+
+def _id_range(con: duckdb.DuckDBPyConnection, units: Units) -> tuple[int, int] | None:
+    """(lowest, highest) identifier when a bitmap can count distinct ones.
+
+    Only for integer identifiers (a text "007" and "7" are different units)
+    whose range fits :data:`_BITMAP_BITS`; Parquet answers from its statistics.
+    The whole file's range is taken, so a partition's identifiers fit too.
+    """
+    kind = str(units.types.get(units.mapping.unit_id, "VARCHAR")).upper()
+    if kind not in _INTEGER_TYPES or register_format(units.path) != "parquet":
+        return None
+    row = con.execute(
+        f"SELECT min({quoted(units.mapping.unit_id)}), "  # noqa: S608
+        f"max({quoted(units.mapping.unit_id)}) FROM read_parquet($file)",
+        {"file": str(units.path)},
+    ).fetchone()
+    if row is None or row[0] is None or int(row[1]) - int(row[0]) >= _BITMAP_BITS:
+        return None
+    return int(row[0]), int(row[1])
 
 
 def _list_failing(

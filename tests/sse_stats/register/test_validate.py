@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sse_stats.register import process_register, validation_only
+from sse_stats.register.mapping import load_register_mapping
+from sse_stats.register.process import connect
+from sse_stats.register.source import Units, column_types
+from sse_stats.register.validate import _id_range
 
 from .conftest import SCHEMAS, crafted, unit
+
+MAPPING = load_register_mapping(SCHEMAS, "make_register")
 
 
 def _units(n: int = 12, **changes: object) -> list[dict[str, object]]:
@@ -114,6 +121,36 @@ def test_repeated_unit_id__reported_on_the_later_line(tmp_path: Path) -> None:
     (finding,) = [f for f in result.findings if f.rule == "register_unit_id_unique"]
     assert (finding.row, finding.value) == (5, "2")
     assert "repeats the unit of row 3" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("ids", "bitmap"),
+    [
+        ([1, 2, 3, 2, 5], True),  # integers in a narrow range: counted by a bitmap
+        ([1, 2, 3, 2, 1 << 40], False),  # too wide for a bitmap: hashed
+        (["a1", "a2", "a3", "a2", "a5"], False),  # text ("7" is not "07"): hashed
+        ([None, 2, 3, 2, None], True),  # missing ids are not repeats
+    ],
+)
+def test_repeated_unit_id__counted_whatever_the_id_type(
+    tmp_path: Path, ids: list[object], bitmap: bool
+) -> None:
+    frame = pd.read_parquet(crafted(_units(5), tmp_path / "reg.parquet"))
+    text = isinstance(ids[2], str)
+    frame["unit_id"] = pd.Series(ids, dtype=object if text else "Int64")
+    path = tmp_path / "ids.parquet"
+    frame.to_parquet(path, index=False)
+    con = connect()
+    try:
+        units = Units(mapping=MAPPING, path=path, types=column_types(con, path))
+        assert (_id_range(con, units) is not None) == bitmap
+    finally:
+        con.close()
+    result = validation_only(path, SCHEMAS)
+    with_id = sum(i is not None for i in ids)
+    assert result.outcomes["register_unit_id_unique"] == (with_id - 1, 1, 5 - with_id)
+    (finding,) = [f for f in result.findings if f.rule == "register_unit_id_unique"]
+    assert (finding.row, finding.value) == (4, str(ids[3]))  # record 4
 
 
 def test_bad_codes__listed_by_line__region_checked_against_country(
