@@ -42,6 +42,7 @@ from sse_stats.accounts.cells import (
     level_of,
     linear_terms,
     previous_year,
+    records_of,
     with_codes,
 )
 from sse_stats.accounts.sdc import add_note, derived_status
@@ -58,6 +59,8 @@ from sse_stats.accounts.shells import (
 )
 from sse_stats.accounts.units import apply_presentation_multiplier, base_value
 from sse_stats.schema.key import DIMENSIONS
+
+_FREE_DIMENSIONS = frozenset({"ref_area", "time_period", "freq"})
 
 OBSERVATION_COLUMNS: tuple[str, ...] = (
     *DIMENSIONS,
@@ -228,17 +231,14 @@ def select_editions(
 
 
 def _records(observations: pd.DataFrame) -> list[Cell]:
-    frame = observations.copy()
-    for column in OBSERVATION_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = None
-    out = []
-    for record in frame[list(OBSERVATION_COLUMNS)].to_dict("records"):
-        cell: Cell = {}
-        for column, value in record.items():
-            cell[str(column)] = _clean(column, value)
-        out.append(cell)
-    return out
+    frame = observations.reindex(columns=list(OBSERVATION_COLUMNS))
+    cells = records_of(frame)  # empty attributes are None, column by column
+    for cell in cells:
+        cell["obs_value"] = _clean("obs_value", cell["obs_value"])  # None → NaN
+        for column in ("unit_mult", "source_row"):
+            if cell[column] is not None:
+                cell[column] = int(cell[column])
+    return cells
 
 
 def _clean(column: object, value: Any) -> Any:
@@ -306,6 +306,20 @@ class _Builder:
             for d in shell.derivations
             if isinstance(d, RatioDerivation | GrowthDerivation)
         }
+        # Membership depends on a cell's key and its country-year's perimeter,
+        # not on REF_AREA, TIME_PERIOD or FREQ unless the shell names them: the
+        # verdicts are shared by every country and year (a hot path).
+        named = {d for d, codes in shell.dimensions.items() if codes is not None}
+        named |= set(shell.fixed)
+        named |= {c for selector in shell.cells for c in selector.coords}
+        self._signature = tuple(
+            c for c in KEY_COLUMNS if c not in _FREE_DIMENSIONS or c in named
+        )
+        self._uses_perimeter = any(
+            codes is not None and PERIMETER in codes
+            for codes in shell.dimensions.values()
+        )
+        self._membership: dict[tuple[Any, ...], bool] = {}
 
     def run(self) -> list[Cell]:
         table: dict[Key, Cell] = {}
@@ -328,6 +342,18 @@ class _Builder:
     # -- membership (rules 2 and 3)
 
     def _member(self, cell: Cell) -> bool:
+        perimeter = (
+            self.perimeter.get((cell.get("ref_area"), cell.get("time_period")))
+            if self._uses_perimeter
+            else None
+        )
+        signature = (*map(cell.get, self._signature), perimeter)
+        known = self._membership.get(signature)
+        if known is None:
+            known = self._membership[signature] = self._member_uncached(cell)
+        return known
+
+    def _member_uncached(self, cell: Cell) -> bool:
         derivation = self.ratio_measures.get(str(cell.get("measure")))
         if derivation is not None:
             level = level_of(cell)

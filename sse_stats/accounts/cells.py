@@ -41,7 +41,14 @@ def key_of(cell: Mapping[str, Any]) -> Key:
         >>> key_of({"ref_area": "PRT", "unit_state": float("nan")})[:2]
         ('PRT', None)
     """
-    return tuple(_present(cell.get(column)) for column in KEY_COLUMNS)
+    values = tuple(map(cell.get, KEY_COLUMNS))
+    # Cells from records_of hold only text and None: skip the NaN test (hot path).
+    if set(map(type, values)) <= _CLEAN_TYPES:
+        return values
+    return tuple(map(_present, values))
+
+
+_CLEAN_TYPES = frozenset({str, type(None)})
 
 
 def _present(value: Any) -> Any:
@@ -56,15 +63,29 @@ def _present(value: Any) -> Any:
 
 
 def records_of(frame: Any) -> list[Cell]:
-    """A table's rows as cells; empty attributes are ``None`` (values stay NaN)."""
-    out = []
-    for record in frame.to_dict("records"):
-        cell: Cell = {}
-        for column, value in record.items():
-            keep = column in ("obs_value", "obs_value_published")
-            cell[str(column)] = value if keep else _present(value)
-        out.append(cell)
-    return out
+    """A table's rows as cells; empty attributes are ``None`` (values stay NaN).
+
+    Column by column (``tolist`` gives Python scalars, as ``to_dict`` would),
+    which is several times faster than boxing value by value.
+    """
+    names = [str(column) for column in frame.columns]
+    columns = []
+    for name, column in zip(names, frame.columns, strict=True):
+        series = frame[column]
+        if name in _VALUE_COLUMNS:
+            columns.append(series.tolist())
+        else:
+            present = series.notna().to_numpy()
+            values = series.astype(object).tolist()
+            columns.append(
+                values
+                if present.all()
+                else [v if p else None for v, p in zip(values, present, strict=True)]
+            )
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+_VALUE_COLUMNS = frozenset({"obs_value", "obs_value_published"})
 
 
 def with_codes(cell: Mapping[str, Any], codes: Mapping[str, Any]) -> Cell:

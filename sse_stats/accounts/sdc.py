@@ -258,19 +258,23 @@ def _hierarchy_relations(
         # (hierarchies.yaml complete_regions), so no region relation reveals a cell.
         return []
     groups: dict[Key, dict[object, Key]] = {}
+    at = KEY_COLUMNS.index(dim)
+    # The key without ``dim``, equivalent codes read as one (positions in it).
+    position = {c: i for i, c in enumerate(c for c in KEY_COLUMNS if c != dim)}
+    equivalents = [
+        (position[column], codes)
+        for column, codes in relation.key_equivalents.items()
+        if column in position
+    ]
     for cell in cells:
         if not _eligible(relation, cell, context):
             continue
-        norm = tuple(
-            relation.key_equivalents.get(column, {}).get(
-                str(cell.get(column)), cell.get(column)
-            )
-            for column in KEY_COLUMNS
-            if column != dim
-        )
-        groups.setdefault(norm, {})[cell.get(dim)] = key_of(cell)
+        key = key_of(cell)
+        rest = list(key[:at] + key[at + 1 :])
+        for i, codes in equivalents:
+            rest[i] = codes.get(str(rest[i]), rest[i])
+        groups.setdefault(tuple(rest), {})[key[at]] = key
     out = []
-    position = {c: i for i, c in enumerate(c for c in KEY_COLUMNS if c != dim)}
     for norm, members in groups.items():
         if relation.parent not in members:
             continue

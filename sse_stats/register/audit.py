@@ -79,13 +79,53 @@ def hierarchy_relations(
         codes = _texts(frame[dim]).to_numpy()
         total = codes == TOTAL
         child = ~np.isin(codes, [TOTAL, NOT_APPLICABLE])
-        groups = pd.DataFrame(table).groupby(others, sort=True).indices
-        for members in groups.values():
-            parents = members[total[members]]
-            children = members[child[members]]
-            if len(parents) != 1 or not len(children):
-                continue
-            out.append(((int(parents[0]), -1), *((int(p), 1) for p in children)))
+        out += _sums(_group_ids([table[c] for c in others]), total, child)
+    return out
+
+
+def _group_ids(
+    columns: Sequence[np.ndarray[Any, np.dtype[np.intp]]],
+) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """Group number of each row, groups in the order of their codes (like
+    ``groupby(sort=True).ngroup()``), from one mixed-radix integer per row."""
+    if not columns or not len(columns[0]):
+        return np.zeros(len(columns[0]) if columns else 0, dtype=np.intp)
+    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    room = 1
+    for codes in columns:
+        radix = int(codes.max()) + 1
+        room *= radix
+        if room >= 1 << 62:  # would overflow: let pandas group the columns
+            frame = pd.DataFrame(dict(enumerate(columns)))
+            ngroup = frame.groupby(list(frame.columns), sort=True).ngroup()
+            return np.asarray(ngroup.to_numpy(), dtype=np.intp)
+        combined = combined * radix + codes
+    return np.asarray(np.unique(combined, return_inverse=True)[1], dtype=np.intp)
+
+
+def _sums(
+    group: np.ndarray[Any, np.dtype[np.intp]],
+    total: np.ndarray[Any, np.dtype[np.bool_]],
+    child: np.ndarray[Any, np.dtype[np.bool_]],
+) -> list[Relation]:
+    """One relation per group with exactly one total and some children.
+
+    Vectorised (most groups are single cells): groups in key order, children
+    in row order.
+    """
+    gid = group
+    count = int(gid.max()) + 1 if len(gid) else 0
+    totals = np.bincount(gid[total], minlength=count)
+    children = np.bincount(gid[child], minlength=count)
+    kept = (totals == 1) & (children > 0)
+    rows = np.flatnonzero((total | child) & kept[gid])
+    rows = rows[np.argsort(gid[rows], kind="stable")]
+    out: list[Relation] = []
+    for members in np.split(rows, np.flatnonzero(np.diff(gid[rows])) + 1):
+        if not len(members):
+            continue
+        parent = int(members[total[members]][0])
+        out.append(((parent, -1), *((int(p), 1) for p in members[child[members]])))
     return out
 
 

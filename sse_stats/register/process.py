@@ -86,6 +86,8 @@ from sse_stats.validate.catalogue import RuleCatalogue, cached_rules
 DEFAULT_MAPPING = "make_register"
 DEFAULT_MEMORY_LIMIT = "1GB"
 _MAX_TABLE_ROUNDS = 10
+GROUPS_PER_WORKER = 1
+"""Groups of countries per table worker: one each (a group has a fixed cost)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -316,7 +318,7 @@ def protect_partitions(
         observations, built = _protect_group(frame, identities, useful, shells)
     else:
         # A few groups per worker even out countries of unequal cost.
-        groups = _groups(frame, areas, workers * 3)
+        groups = _groups(frame, areas, workers * GROUPS_PER_WORKER)
         parts = [frame[frame["ref_area"].isin(g)] for g in groups]
         context = mp.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
