@@ -162,8 +162,9 @@ def child_bare(register: Path, grouping_sets: bool) -> dict[str, object]:
         group = keys
     con = duckdb.connect()
     start = time.perf_counter()
+    reader = "read_parquet($f)" if register.suffix == ".parquet" else "read_csv($f)"
     rows = con.execute(
-        f"SELECT {keys}, count(*), {sums} FROM read_parquet($f) GROUP BY {group}",  # noqa: S608
+        f"SELECT {keys}, count(*), {sums} FROM {reader} GROUP BY {group}",  # noqa: S608
         {"f": str(register)},
     ).fetchall()
     return {"seconds": time.perf_counter() - start, "rows": len(rows)}
@@ -196,7 +197,9 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=10_000_000)
     parser.add_argument("--countries", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--register", type=Path, help="use this Parquet register")
+    parser.add_argument(
+        "--register", type=Path, help="use this register (.parquet or .csv)"
+    )
     parser.add_argument("--keep", type=Path, help="write the register here, keep it")
     parser.add_argument("--child", choices=["bare", "sets", "register"])
     args = parser.parse_args()
@@ -233,7 +236,8 @@ def measure(register: Path) -> None:
     steps = full["steps"]
     assert isinstance(steps, dict)
     lines = [
-        f"register             {register.name} ({size:,.0f} MB Parquet)",
+        f"register             {register.name} ({size:,.0f} MB "
+        f"{register.suffix.lstrip('.').upper()})",
         f"units                {full['units']:,} in {full['partitions']} "
         f"country-years; {full['fine_cells']:,} fine cells",
         f"observations         {full['observations']:,}; table rows "

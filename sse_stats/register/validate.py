@@ -111,11 +111,11 @@ def check_units(
     """Rules on the values of each unit.
 
     One scan counts, for every check, the failing and not-applicable units
-    (``count_if`` only: cheap) and, when identifiers are integers in a bounded
-    range, the distinct identifiers too (a bitmap, :func:`_id_range`); other
-    identifiers cost a second scan (``count(DISTINCT …)``, a hash table). Only
-    when a check fails does another scan list its first ``limit`` units by line
-    (``arg_min(…, __row, limit)`` for the failing checks alone).
+    (``count_if`` only: cheap) and the distinct identifiers: with a bitmap when
+    they are integers in a bounded range (:func:`_id_range`), else with a hash
+    table (``count(DISTINCT …)``). Only when a check fails does another scan
+    list its first ``limit`` units by line (``arg_min(…, __row, limit)`` for the
+    failing checks alone).
     """
     result = RegisterValidation()
     mapping, path = units.mapping, units.path
@@ -132,6 +132,8 @@ def check_units(
     if id_range is not None:
         count_params = {**params, "id_low": id_range[0], "id_high": id_range[1]}
         selects.append("bit_count(bitstring_agg(__uid, $id_low, $id_high)) AS ids")
+    else:
+        selects.append("count(DISTINCT __uid) AS ids")
     row = con.execute(
         f"{cte} SELECT {', '.join(selects)} FROM units",  # noqa: S608
         count_params,
@@ -153,19 +155,7 @@ def check_units(
         result.findings += _list_failing(
             con, path, catalogue, failing, cte, params, limit
         )
-    if id_range is not None:
-        distinct = int(row[-1] or 0)
-    else:
-        bare, bare_params = units.sql(row_numbers=False)
-        distinct_row = con.execute(
-            f"{bare} SELECT count(DISTINCT __uid) FROM units",  # noqa: S608
-            bare_params,
-        ).fetchone()
-        distinct = (
-            0
-            if distinct_row is None or distinct_row[0] is None
-            else int(distinct_row[0])
-        )
+    distinct = int(row[-1] or 0)
     repeated = with_id - distinct
     result.add(
         "register_unit_id_unique", (with_id - repeated, repeated, count - with_id)

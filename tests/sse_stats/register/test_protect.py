@@ -140,9 +140,13 @@ def test_tables__ratios_and_derived_cells_follow_their_inputs(
             assert cell["base_measure"] not in set(same["measure"]), (name, cell)
 
 
-@pytest.fixture
-def crafted_result(tmp_path: Path) -> RegisterResult:
-    """One country: a normal group, a small one, a dominated one, a p % one."""
+@pytest.fixture(params=[".parquet", ".csv"])
+def crafted_result(tmp_path: Path, request: pytest.FixtureRequest) -> RegisterResult:
+    """One country: a normal group, a small one, a dominated one, a p % one.
+
+    As Parquet and as CSV: the second largest contributions come from a scan of
+    the units for the one, from the fine cells for the other (keeps_top2).
+    """
     rows = []
     for i in range(12):  # associations: no unit stands out
         rows.append(unit(employees=400 + i, fte=15.0 + i, output=5000 + 10 * i))
@@ -151,13 +155,15 @@ def crafted_result(tmp_path: Path) -> RegisterResult:
     sizes = [4000, 3, 2, 2, 4, 3, 2, 5]  # social enterprises: one giant employer
     for n in sizes:
         rows.append(unit(sse_entity="SOCENT", activity="C", employees=n, fte=float(n)))
+    for n in (500, 450, 20, 20, 10):  # construction: two units share one cell
+        rows.append(unit(activity="F", employees=n, fte=float(n)))
     money = [100_000, 10_000, 10_000, 10_000, 10_000, 10_000]  # mutuals: p %
     for output in money:
         rows.append(
             unit(sse_entity="MUTUAL", activity="K", output=output,
                  intermediate_consumption=output // 2)
         )  # fmt: skip
-    path = crafted(rows, tmp_path / "crafted.parquet")
+    path = crafted(rows, tmp_path / f"crafted{request.param}")
     return process_register(path, SCHEMAS)
 
 
@@ -189,6 +195,21 @@ def test_dominated_cell__dominance__suppressed(crafted_result: RegisterResult) -
     """One social enterprise holds 4000 of 4021 employees: (2, 85 %) dominance."""
     assert _entity_cell(crafted_result, "SOCENT", "EMP_PS")["conf_status"] == "G"
     assert _entity_cell(crafted_result, "SOCENT", "N_UNITS")["obs_value"] == 8.0
+
+
+def test_two_largest_in_one_fine_cell__dominance_from_the_second(
+    crafted_result: RegisterResult,
+) -> None:
+    """Construction employs 1000: 500 + 450 in two units of one fine cell. The
+    largest alone is 50 %, the two largest 95 %: only the true second largest
+    contribution makes it (2, 85 %) dominance."""
+    obs = crafted_result.observations
+    cell = obs[
+        (obs["sse_entity"] == "_T")
+        & (obs["activity"] == "F")
+        & (obs["measure"] == "EMP_PS")
+    ]
+    assert cell["conf_status"].tolist() == ["G"]
 
 
 def test_concentrated_cell__p_percent__suppressed(
