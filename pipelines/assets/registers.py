@@ -8,9 +8,12 @@ its partition, aggregates them with disclosure control, builds the satellite
 tables and replaces only that partition of ``register.*`` in the curated store.
 Adding a country therefore re-aggregates only that country.
 
-Not wired into ``pipelines/assets/__init__.py`` (``ALL_ASSETS``) nor
-``definitions.py``: add ``REGISTER_ASSETS`` to the assets, ``register_job`` to
-the jobs and ``register_sensor`` to the sensors of ``dg.Definitions``.
+A unit whose country and year make no partition key is in no run; every run
+of a file lists such units in the check ``every_unit_in_a_partition``.
+
+``definitions.py`` adds ``REGISTER_ASSETS``, ``register_job`` and
+``register_sensor`` to ``dg.Definitions`` (not to ``ALL_ASSETS``: registers are
+published by their own partitions, not by ``python -m pipelines``).
 
 No ``from __future__ import annotations`` here: Dagster reads the ``context``
 annotation at definition time and rejects it as a string.
@@ -30,6 +33,7 @@ from sse_stats.register.publish import (
     partition_key,
     process_partition,
     publish_register,
+    stray_units,
 )
 
 REGISTER_PARTITIONS = "register_partitions"
@@ -43,6 +47,8 @@ MAPPING_TAG = "sse_stats/register_mapping"
 """Run tags the sensor sets: which file holds the partition, read by which mapping."""
 NO_BLOCKING = "no_blocking_unit"
 """Check name: no unit failed a rule of severity error."""
+EVERY_UNIT_PLACED = "every_unit_in_a_partition"
+"""Check name: every unit of the partition's file is in some country-year partition."""
 
 
 @dg.asset(
@@ -57,7 +63,14 @@ NO_BLOCKING = "no_blocking_unit"
             asset=OBSERVATIONS_KEY,
             description="No unit fails a rule of severity error "
             "(schemas/rules/register.yaml); otherwise nothing is published",
-        )
+        ),
+        dg.AssetCheckSpec(
+            EVERY_UNIT_PLACED,
+            asset=OBSERVATIONS_KEY,
+            description="Every unit of the register file has a country and year "
+            "(ISO3_YYYY): a unit that makes none is in no partition, so it is "
+            "listed here (the partition itself is still published)",
+        ),
     ],
     description="Harmonised observations, unit-level findings and satellite tables "
     "of one country and year of a register (register.* in the curated store)",
@@ -94,6 +107,19 @@ def register_observations(
             "source_sha256": result.source_sha256,
             "seconds": dg.MetadataValue.json(result.timings),
         }
+    )
+    stray = stray_units(register, settings.schemas)
+    yield dg.AssetCheckResult(
+        check_name=EVERY_UNIT_PLACED,
+        passed=stray.count == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{stray.count} units of {register.path.name} are in no partition",
+        metadata={
+            "stray_units": int(stray.count),
+            "findings": dg.MetadataValue.md(
+                "\n".join(f"- {f.message}" for f in stray.findings) or "none"
+            ),
+        },
     )
     yield dg.AssetCheckResult(
         check_name=NO_BLOCKING,

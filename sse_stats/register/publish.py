@@ -33,7 +33,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sse_stats.errors import UsageError
+from sse_stats.errors import Finding, UsageError
+from sse_stats.ingest.read import escape_text
 from sse_stats.publish.store import replace_partitions
 from sse_stats.register.mapping import load_register_mapping
 from sse_stats.register.process import (
@@ -43,6 +44,7 @@ from sse_stats.register.process import (
     process_register,
 )
 from sse_stats.register.source import FORMATS, Units
+from sse_stats.validate.catalogue import cached_rules
 
 REGISTER_SCHEMA = "register"
 PARTITION_COLUMN = "register_partition"
@@ -106,7 +108,8 @@ def discover(raw_registers: Path, schemas_dir: Path) -> dict[str, RegisterFile]:
     """The partitions the registers hold: ``{PRT_2022: RegisterFile}``.
 
     Reads only the country and year columns (DuckDB). Codes that do not make a
-    partition key are left to validation (they never become a partition).
+    partition key never become a partition: :func:`stray_units` lists those
+    units (every partition run of the file reports them).
 
     Raises:
         UsageError: two files hold the same country and year.
@@ -134,6 +137,69 @@ def discover(raw_registers: Path, schemas_dir: Path) -> dict[str, RegisterFile]:
                 )
             out[key] = register
     return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrayUnits:
+    """Units of a register file that no partition holds, and the first of them."""
+
+    count: int
+    findings: list[Finding]
+
+
+def stray_units(
+    register: RegisterFile, schemas_dir: Path, *, limit: int = 50
+) -> StrayUnits:
+    """Units whose REF_AREA and TIME_PERIOD make no country and year (``ISO3_YYYY``).
+
+    A partition run reads only its own country and year, so such a unit would
+    be in no run: it is reported instead (rule ``register_code_in_codelist``,
+    with its line, the register column and the value), never silently left out.
+    One scan of the two columns; the lines only when there are any.
+    """
+    catalogue = cached_rules((schemas_dir / "rules").resolve())
+    mapping = load_register_mapping(schemas_dir, register.mapping)
+    units = Units(mapping=mapping, path=register.path)
+    cte, params = units.sql()
+    params = {**params, "key_pattern": _KEY.pattern}
+    stray = "NOT regexp_full_match(d_ref_area || '_' || d_time_period, $key_pattern)"
+    con = connect(threads=1)
+    try:
+        row = con.execute(
+            f"{cte} SELECT count(*) FROM units WHERE {stray}",  # noqa: S608
+            params,
+        ).fetchone()
+        count = 0 if row is None else int(row[0])
+        listed = (
+            con.execute(
+                f"{cte} SELECT __row, CAST(__uid AS VARCHAR), d_ref_area, "  # noqa: S608
+                f"d_time_period FROM units WHERE {stray} ORDER BY __row "
+                f"LIMIT {int(limit)}",
+                params,
+            ).fetchall()
+            if count
+            else []
+        )
+    finally:
+        con.close()
+    findings = []
+    for line, raw_uid, raw_area, raw_year in listed:
+        uid, area, year = (escape_text(str(v)) for v in (raw_uid, raw_area, raw_year))
+        bad_area = not re.fullmatch(r"[A-Z]{3}", str(raw_area))
+        dimension = "ref_area" if bad_area else "time_period"
+        source = mapping.dimensions[dimension]
+        findings.append(
+            catalogue.finding(
+                "register_code_in_codelist",
+                file=register.path.name,
+                row=int(line),
+                column=source.column or dimension.upper(),
+                value=str(raw_area if bad_area else raw_year),
+                detail=f'unit "{uid}": REF_AREA "{area}" and TIME_PERIOD "{year}" '
+                "make no country and year (ISO3_YYYY), so no partition holds it",
+            )
+        )
+    return StrayUnits(count=count, findings=findings)
 
 
 def process_partition(

@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from pipelines.assets.registers import (
+    EVERY_UNIT_PLACED,
     FILE_TAG,
     MAPPING_TAG,
     NO_BLOCKING,
@@ -72,8 +73,34 @@ def test_asset__one_partition_publishes_only_its_country(
         resources={"paths": paths},
     )
     assert run.success
-    (check,) = run.get_asset_check_evaluations()
-    assert check.check_name == NO_BLOCKING and check.passed
+    checks = {c.check_name: c for c in run.get_asset_check_evaluations()}
+    assert checks[NO_BLOCKING].passed and checks[EVERY_UNIT_PLACED].passed
     table = read_table(Path(paths.curated), "register", "observations")
     assert set(table[PARTITION_COLUMN]) == {"PRT_2022"}
     assert register_job.partitions_def is not None
+
+
+def test_asset__unit_without_country_year__listed_partition_still_published(
+    instance: dg.DagsterInstance, paths: PathsResource
+) -> None:
+    folder = Path(paths.raw) / REGISTERS_DIR / "make_register"
+    rows = [unit(employees=10 + i, fte=8.0) for i in range(8)]
+    rows.append(unit(ref_area="pt", region="PT-11"))  # line 10: no partition
+    crafted(rows, folder / "reg.parquet")
+    instance.add_dynamic_partitions(REGISTER_PARTITIONS, ["PRT_2022"])
+    run = dg.materialize(
+        [register_observations],
+        partition_key="PRT_2022",
+        instance=instance,
+        resources={"paths": paths},
+        raise_on_error=False,
+    )
+    checks = {c.check_name: c for c in run.get_asset_check_evaluations()}
+    stray = checks[EVERY_UNIT_PLACED]
+    assert not stray.passed
+    assert stray.metadata["stray_units"].value == 1
+    listed = str(stray.metadata["findings"].value)
+    assert 'reg.parquet, row 9, column "ref_area"' in listed  # record 9
+    assert checks[NO_BLOCKING].passed
+    table = read_table(Path(paths.curated), "register", "observations")
+    assert set(table[PARTITION_COLUMN]) == {"PRT_2022"}

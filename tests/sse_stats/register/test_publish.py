@@ -13,11 +13,13 @@ from sse_stats.publish.store import read_table
 from sse_stats.register.publish import (
     PARTITION_COLUMN,
     REGISTERS_DIR,
+    RegisterFile,
     discover,
     partition_key,
     process_partition,
     publish_register,
     split_key,
+    stray_units,
 )
 
 from .conftest import SCHEMAS, crafted, unit
@@ -111,3 +113,22 @@ def test_publish__result_of_another_partition__refused(
     result = process_partition(registers["PRT_2022"], SCHEMAS, "PRT_2022", tables=False)
     with pytest.raises(UsageError, match="not only ESP_2022"):
         publish_register(tmp_path / "curated", result, "ESP_2022")
+
+
+def test_stray_units__no_country_year__listed_by_line(tmp_path: Path) -> None:
+    rows = [unit() for _ in range(3)]
+    rows.append(unit(ref_area=""))  # line 5
+    rows.append(unit(time_period="22"))  # line 6
+    rows.append(unit(ref_area="../x"))  # line 7: never a partition key
+    path = crafted(rows, tmp_path / "reg.csv")
+    stray = stray_units(RegisterFile(path=path, mapping="make_register"), SCHEMAS)
+    assert stray.count == 3
+    found = [(f.row, f.column, f.value, f.rule) for f in stray.findings]
+    assert found == [
+        (5, "ref_area", "", "register_code_in_codelist"),
+        (6, "time_period", "22", "register_code_in_codelist"),
+        (7, "ref_area", "../x", "register_code_in_codelist"),
+    ]
+    clean = crafted(rows[:3], tmp_path / "clean.csv")
+    none = stray_units(RegisterFile(path=clean, mapping="make_register"), SCHEMAS)
+    assert (none.count, none.findings) == (0, [])
