@@ -339,18 +339,19 @@ def second_contributions(
         f"{_unit_value(series[i], empty)}), 2) AS {quoted('l_' + i)}"
         for i in used
     )
-    on = " AND ".join(
-        f"u.{quoted('r_' + d)} IS NOT DISTINCT FROM c.{quoted('r_' + d)}" for d in dims
-    )
-    cte, params = units.sql(row_numbers=False)
     if keeps_top2(units):  # the fine cells hold them: no scan of the units
-        cte, params = "", {}
+        params: dict[str, object] = {}
         lists = ", ".join(f"{quoted('top2_' + i)} AS {quoted('l_' + i)}" for i in used)
         sql = (
             f"SELECT f.fid, {lists} FROM {FINE} f SEMI JOIN {_CANDIDATES} k "  # noqa: S608
             "ON f.fid = k.fid"
         )
     else:
+        on = " AND ".join(
+            f"u.{quoted('r_' + d)} IS NOT DISTINCT FROM c.{quoted('r_' + d)}"
+            for d in dims
+        )
+        cte, params = units.sql(row_numbers=False)
         sql = (
             f"{cte}, c AS (SELECT f.* FROM {FINE} f SEMI JOIN {_CANDIDATES} k "  # noqa: S608
             f"ON f.fid = k.fid) SELECT c.fid, {lists} FROM units u JOIN c ON {on} "

@@ -104,7 +104,7 @@ def _group_ids(
 
 
 def _sums(
-    group: np.ndarray[Any, np.dtype[np.intp]],
+    gid: np.ndarray[Any, np.dtype[np.intp]],
     total: np.ndarray[Any, np.dtype[np.bool_]],
     child: np.ndarray[Any, np.dtype[np.bool_]],
 ) -> list[Relation]:
@@ -113,7 +113,6 @@ def _sums(
     Vectorised (most groups are single cells): groups in key order, children
     in row order.
     """
-    gid = group
     count = int(gid.max()) + 1 if len(gid) else 0
     totals = np.bincount(gid[total], minlength=count)
     children = np.bincount(gid[child], minlength=count)

@@ -317,7 +317,8 @@ def protect_partitions(
     if workers <= 1 or len(areas) < 2 or "fork" not in mp.get_all_start_methods():
         observations, built = _protect_group(frame, identities, useful, shells)
     else:
-        # A few groups per worker even out countries of unequal cost.
+        # Groups of about equal rows, one per worker: more groups balance
+        # unequal countries better but each costs a fixed setup (measured).
         groups = _groups(frame, areas, workers * GROUPS_PER_WORKER)
         parts = [frame[frame["ref_area"].isin(g)] for g in groups]
         context = mp.get_context("fork")
