@@ -34,6 +34,8 @@ class SdcParameters:
     dominance_n: int
     dominance_k: float
     p_percent: float
+    count_measures: frozenset[str] = frozenset({"N_UNITS"})
+    """Measures that count units: never primary-suppressed, nor shares of them."""
 
 
 def load_sdc(schemas_dir: Path) -> SdcParameters:
@@ -51,7 +53,18 @@ def load_sdc(schemas_dir: Path) -> SdcParameters:
             raise SchemaFileError("sdc.yaml", f"{section}.{key}", "must be >= 0")
         return float(value)
 
+    frequency = doc.get("frequency") if isinstance(doc, dict) else None
+    counts = (
+        frequency.get("count_measures", ["N_UNITS"])
+        if isinstance(frequency, dict)
+        else ["N_UNITS"]
+    )
+    if not isinstance(counts, list) or not all(isinstance(m, str) for m in counts):
+        raise SchemaFileError(
+            "sdc.yaml", "frequency.count_measures", "must be a list of measure codes"
+        )
     params = SdcParameters(
+        count_measures=frozenset(counts),
         min_units=int(number("frequency", "min_units")),
         dominance_n=int(number("dominance", "n")),
         dominance_k=number("dominance", "k"),

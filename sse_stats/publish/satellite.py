@@ -2,7 +2,8 @@
 
 Statistics live in :mod:`sse_stats.accounts`; this module only reads the
 curated harmonised observations, calls it once for every shell (secondary
-suppression needs all tables of a country together) and writes
+suppression needs all tables of a country together), applies disclosure
+control (:mod:`sse_stats.accounts.protection`) and writes
 ``satellite.<table>`` (one name per thing: asset key = DuckDB table = Parquet
 folder), ``satellite.comparison`` and ``validation.table_findings``.
 """
@@ -19,8 +20,9 @@ from sse_stats.accounts import (
     comparison_view,
     load_conversion_factors,
     load_shells,
-    protect_tables,
 )
+from sse_stats.accounts.disclosure import load_sdc
+from sse_stats.accounts.protection import protect_published
 from sse_stats.publish.store import (
     publish_serving_copy,
     read_table,
@@ -58,7 +60,7 @@ def build_satellite(
     """Every protected satellite table, the comparison view, and share findings."""
     shells = load_shells(schemas_dir)
     built, findings = build_tables(observations, shells, received_at=received_at)
-    tables = protect_tables(built, shells)
+    tables = protect_published(built, shells, load_sdc(schemas_dir))
     rates = load_conversion_factors(schemas_dir, "market")
     tables[COMPARISON_TABLE] = comparison_view(tables, rates=rates)
     columns = ["file", "row", "column", "value", "rule", "level", "severity", "message"]

@@ -18,9 +18,9 @@ of it), with one DuckDB connection:
    checked by solving them (:mod:`.protect`, :mod:`.audit`);
 5. the **satellite tables** of ``schemas/tables/`` built from the protected
    observations with :func:`sse_stats.accounts.build_tables` and protected again
-   with :func:`sse_stats.accounts.protect_tables` (a cell the tables expose is
-   suppressed in the observations too, and the round repeats). Countries are
-   independent, so steps 4-5 run in up to two forked workers.
+   with :func:`sse_stats.accounts.protection.protect_published` (a cell the
+   tables expose is suppressed in the observations too, and the round repeats).
+   Countries are independent, so steps 4-5 run in up to two forked workers.
 
 Memory does not grow with the register: DuckDB streams the file (with
 ``memory_limit``), and Python only ever holds cells. The file's SHA-256 is
@@ -40,8 +40,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from sse_stats.accounts import build_tables, load_shells, protect_tables
-from sse_stats.accounts.disclosure import load_sdc
+from sse_stats.accounts import build_tables, load_shells
+from sse_stats.accounts.disclosure import SdcParameters, load_sdc
+from sse_stats.accounts.protection import protect_published
 from sse_stats.accounts.shells import KEY_COLUMNS, TableShell, load_context
 from sse_stats.errors import Finding
 from sse_stats.harmonise.frame import curated_columns
@@ -312,10 +313,11 @@ def protect_partitions(
     for row. Without ``fork`` (not POSIX) everything stays in this process.
     """
     identities = identity_specs(load_context(schemas_dir))
+    params = load_sdc(schemas_dir)
     useful = _useful(shells, frame) if not frame.empty else {}
     areas = sorted(str(a) for a in frame["ref_area"].unique()) if len(frame) else []
     if workers <= 1 or len(areas) < 2 or "fork" not in mp.get_all_start_methods():
-        observations, built = _protect_group(frame, identities, useful, shells)
+        observations, built = _protect_group(frame, identities, useful, shells, params)
     else:
         # Groups of about equal rows, one per worker: more groups balance
         # unequal countries better but each costs a fixed setup (measured).
@@ -330,6 +332,7 @@ def protect_partitions(
                     [identities] * len(parts),
                     [useful] * len(parts),
                     [shells] * len(parts),
+                    [params] * len(parts),
                 )
             )
         observations = pd.concat([r[0] for r in results], ignore_index=True)
@@ -349,6 +352,7 @@ def _protect_group(
     identities: list[IdentitySpec],
     useful: Mapping[str, TableShell],
     shells: Mapping[str, TableShell],
+    params: SdcParameters,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Protect the observations of some countries, build and protect their tables.
 
@@ -361,7 +365,7 @@ def _protect_group(
         if not useful or observations.empty:
             break
         raw, _findings = build_tables(observations, useful)
-        built = protect_tables(raw, shells)
+        built = protect_published(raw, shells, params)
         hit = _newly_suppressed(observations, built)
         if not hit.any():
             break

@@ -111,7 +111,7 @@ def export_background_tables(
         observations,
         shells,
         params,
-        count_measures=texts.count_measures,
+        count_measures=params.count_measures,
         contributions=contributions,
     )
     root = curated / EXPORTS_DIR

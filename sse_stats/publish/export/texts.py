@@ -43,7 +43,6 @@ _TOP_KEYS = {
     "notes",
     "satellite_notes",
     "layout",
-    "disclosure",
     "ilostat",
 }
 
@@ -106,7 +105,6 @@ class ExportTexts:
     hide_codes: Mapping[str, frozenset[str]]
     total_first: frozenset[str]
     decimals: Mapping[str, int]
-    count_measures: frozenset[str]
     ilostat: IlostatSpec
     codelists: Mapping[str, CodeList]
     orders: Mapping[str, Mapping[str, tuple[str, ...]]]
@@ -264,8 +262,6 @@ def load_texts(schemas_dir: Path) -> ExportTexts:
     )
     layout = _mapping(raw.get("layout"), "layout")
     _check_keys(layout, {"hide_codes", "total_first", "decimals"}, "layout")
-    disclosure = _mapping(raw.get("disclosure"), "disclosure")
-    _check_keys(disclosure, {"count_measures"}, "disclosure")
     codelists = {
         p.stem: load_codelist(p)
         for p in sorted((schemas_dir / "harmonised" / "codelists").glob("*.csv"))
@@ -290,7 +286,6 @@ def load_texts(schemas_dir: Path) -> ExportTexts:
             str(k): int(v)
             for k, v in _mapping(layout.get("decimals"), "layout.decimals").items()
         },
-        count_measures=frozenset(map(str, disclosure.get("count_measures") or ())),
         ilostat=_ilostat(raw.get("ilostat"), folder / ILOSTAT_FILE),
         codelists=codelists,
         orders={name: _shell_order(schemas_dir, name) for name in tables},

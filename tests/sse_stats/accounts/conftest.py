@@ -14,7 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sse_stats.accounts import build_tables, load_shells, protect_tables
+from sse_stats.accounts import build_tables, load_shells
+from sse_stats.accounts.disclosure import load_sdc
+from sse_stats.accounts.protection import protect_published
 from sse_stats.accounts.shells import TableShell
 from sse_stats.harmonise.mapping import load_mapping
 from sse_stats.harmonise.submission import harmonise_file
@@ -65,7 +67,7 @@ def tables(
     shells: Mapping[str, TableShell],
 ) -> dict[str, pd.DataFrame]:
     """Every table built from the fixtures and protected (as published)."""
-    return protect_tables(built[0], shells)
+    return protect_published(built[0], shells, load_sdc(SCHEMAS))
 
 
 DEFAULT_ROW: dict[str, object] = {
