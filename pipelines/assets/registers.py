@@ -23,6 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from pipelines.resources import PathsResource
 from sse_stats.errors import SseStatsError
@@ -31,7 +35,7 @@ from sse_stats.register.publish import (
     RegisterFile,
     discover,
     partition_key,
-    process_partition,
+    process_partitions,
     publish_register,
     stray_units,
 )
@@ -57,6 +61,7 @@ EVERY_UNIT_PLACED = "every_unit_in_a_partition"
     group_name="registers",
     kinds={"duckdb", "parquet"},
     pool="duckdb",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[
         dg.AssetCheckSpec(
             NO_BLOCKING,
@@ -78,57 +83,85 @@ EVERY_UNIT_PLACED = "every_unit_in_a_partition"
 def register_observations(
     context: dg.AssetExecutionContext, paths: PathsResource
 ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
-    """Validate, aggregate, protect and publish one country and year."""
-    key = context.partition_key
+    """Validate, aggregate, protect and publish the run's countries and years.
+
+    A run holds one partition, or a range of them (the sensor asks for the
+    partitions of one file in one run; the backfill policy runs a backfill as
+    one run): each file is read once for all its partitions in the run, and
+    each partition is judged, blocked and published on its own.
+    """
     settings = paths.value
+    keys = list(context.partition_keys)
     tags = context.run.tags
+    by_file: dict[RegisterFile, list[str]] = {}
     if FILE_TAG in tags and MAPPING_TAG in tags:
         # The sensor names the file: no need to look through every register.
         register = RegisterFile(path=Path(tags[FILE_TAG]), mapping=tags[MAPPING_TAG])
+        by_file[register] = keys
     else:
         registers = discover(settings.raw / REGISTERS_DIR, settings.schemas)
-        if key not in registers:
+        missing = [key for key in keys if key not in registers]
+        if missing:
             raise dg.Failure(
-                f"no register under {settings.raw / REGISTERS_DIR} holds {key}"
+                f"no register under {settings.raw / REGISTERS_DIR} holds {missing}"
             )
-        register = registers[key]
-    result = process_partition(register, settings.schemas, key)
-    published = publish_register(settings.curated, result, key)
-    errors = sum(f.severity == "error" for f in result.findings)
-    summary = "\n".join(f"- {f.message}" for f in result.findings[:20])
+        for key in keys:
+            by_file.setdefault(registers[key], []).append(key)
+    partitions: dict[str, dict[str, object]] = {}
+    blocked: list[str] = []
+    findings: list[str] = []
+    errors = 0
+    stray_count, stray_findings = 0, []
+    for register, file_keys in by_file.items():
+        results = process_partitions(register, settings.schemas, file_keys)
+        for key, result in results.items():
+            published = publish_register(settings.curated, result, key)
+            partitions[key] = {
+                "register": str(register.path),
+                "units": int(result.units),
+                "blocked": bool(result.blocked),
+                "rows": int(published.rows.get("observations", 0)),
+                "conf_status": result.suppressed(),
+                "source_sha256": result.source_sha256,
+                "seconds": result.timings,
+            }
+            if result.blocked:
+                blocked.append(key)
+            findings += [f"- {key}: {f.message}" for f in result.findings]
+            errors += sum(f.severity == "error" for f in result.findings)
+        stray = stray_units(register, settings.schemas)
+        stray_count += stray.count
+        stray_findings += stray.findings
     yield dg.MaterializeResult(
         metadata={
-            "register": str(register.path),
-            "mapping": register.mapping,
-            "units": int(result.units),
-            "blocked": bool(result.blocked),
-            "dagster/row_count": int(published.rows.get("observations", 0)),
-            "conf_status": dg.MetadataValue.json(result.suppressed()),
-            "source_sha256": result.source_sha256,
-            "seconds": dg.MetadataValue.json(result.timings),
+            "partitions": dg.MetadataValue.json(partitions),
+            "units": sum(int(str(p["units"])) for p in partitions.values()),
+            "blocked": dg.MetadataValue.json(blocked),
+            "dagster/row_count": sum(int(str(p["rows"])) for p in partitions.values()),
         }
     )
-    stray = stray_units(register, settings.schemas)
     yield dg.AssetCheckResult(
         check_name=EVERY_UNIT_PLACED,
-        passed=stray.count == 0,
+        passed=stray_count == 0,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=f"{stray.count} units of {register.path.name} are in no partition",
+        description=f"{stray_count} units of the run's registers are in no partition",
         metadata={
-            "stray_units": int(stray.count),
+            "stray_units": int(stray_count),
             "findings": dg.MetadataValue.md(
-                "\n".join(f"- {f.message}" for f in stray.findings) or "none"
+                "\n".join(f"- {f.message}" for f in stray_findings) or "none"
             ),
         },
     )
     yield dg.AssetCheckResult(
         check_name=NO_BLOCKING,
-        passed=not result.blocked,
-        severity=dg.AssetCheckSeverity.ERROR
-        if result.blocked
-        else dg.AssetCheckSeverity.WARN,
-        description=f"{errors} error findings listed",
-        metadata={"findings": dg.MetadataValue.md(summary or "none")},
+        passed=not blocked,
+        severity=dg.AssetCheckSeverity.ERROR if blocked else dg.AssetCheckSeverity.WARN,
+        description=f"blocked: {', '.join(blocked) or 'none'}; {errors} error "
+        "findings listed",
+        metadata={
+            "blocked": dg.MetadataValue.json(blocked),
+            "findings": dg.MetadataValue.md("\n".join(findings[:50]) or "none"),
+        },
     )
 
 
@@ -144,28 +177,62 @@ register_job = dg.define_asset_job(
 def register_sensor(
     context: dg.SensorEvaluationContext, paths: PathsResource
 ) -> dg.SensorResult:
-    """Add new countries and years as partitions; run new and changed ones."""
+    """Add new countries and years as partitions; run new and changed ones.
+
+    The partitions of one file are asked for in one run (a partition range,
+    read in one scan) wherever they are contiguous in the instance's order.
+    """
     settings = paths.value
     try:
         registers = discover(settings.raw / REGISTERS_DIR, settings.schemas)
     except SseStatsError as exc:
         return dg.SensorResult(skip_reason=str(exc))
-    known = set(context.instance.get_dynamic_partitions(REGISTER_PARTITIONS))
-    new = [key for key in registers if key not in known]
+    known = list(context.instance.get_dynamic_partitions(REGISTER_PARTITIONS))
+    new = [key for key in registers if key not in set(known)]
+    position = {key: i for i, key in enumerate([*known, *new])}
+    by_file: dict[RegisterFile, list[str]] = {}
+    for key, register in registers.items():
+        by_file.setdefault(register, []).append(key)
     requests = [
-        # The run key changes with the file, so a replaced register runs again.
-        dg.RunRequest(
-            partition_key=key,
-            run_key=f"{key}:{register.fingerprint}",
-            tags={FILE_TAG: str(register.path), MAPPING_TAG: register.mapping},
-        )
-        for key, register in registers.items()
+        _run_request(register, block)
+        for register, keys in by_file.items()
+        for block in _contiguous(sorted(keys, key=position.__getitem__), position)
     ]
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[register_partitions.build_add_request(new)]
         if new
         else [],
+    )
+
+
+def _contiguous(keys: list[str], position: dict[str, int]) -> list[list[str]]:
+    """``keys`` (in partition order) split where the instance's order has a gap."""
+    blocks: list[list[str]] = []
+    for key in keys:
+        if blocks and position[key] == position[blocks[-1][-1]] + 1:
+            blocks[-1].append(key)
+        else:
+            blocks.append([key])
+    return blocks
+
+
+def _run_request(register: RegisterFile, keys: list[str]) -> dg.RunRequest:
+    # The run key changes with the file, so a replaced register runs again.
+    tags = {FILE_TAG: str(register.path), MAPPING_TAG: register.mapping}
+    if len(keys) == 1:
+        return dg.RunRequest(
+            partition_key=keys[0],
+            run_key=f"{keys[0]}:{register.fingerprint}",
+            tags=tags,
+        )
+    return dg.RunRequest(
+        run_key=f"{keys[0]}..{keys[-1]}:{register.fingerprint}",
+        tags={
+            **tags,
+            ASSET_PARTITION_RANGE_START_TAG: keys[0],
+            ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+        },
     )
 
 

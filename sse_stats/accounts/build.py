@@ -406,7 +406,18 @@ class _Builder:
         self, derivation: Derivation, working: Mapping[Key, Cell]
     ) -> list[Cell]:
         outputs: dict[Key, Cell] = {}
-        for cell in list(working.values()):
+        # Only cells of the measures a derivation reads can be its inputs
+        # (checked first in _output_from; filtering here saves a call per cell).
+        if isinstance(derivation, LinearDerivation):
+            wanted = derivation.measures
+        else:
+            wanted = derivation.numerator.measures
+        cells = [
+            c
+            for c in working.values()
+            if wanted is None or c.get("measure") in wanted
+        ]
+        for cell in cells:
             output = self._output_from(derivation, cell)
             if output is not None:
                 outputs.setdefault(key_of(output), output)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +76,7 @@ from sse_stats.register.source import (
 )
 from sse_stats.register.validate import (
     Outcome,
+    Partition,
     RegisterValidation,
     check_codes,
     check_units,
@@ -113,6 +114,46 @@ class RegisterResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     fine_cells: int = 0
+    by_partition: dict[Partition, RegisterValidation] = field(default_factory=dict)
+    blocked_partitions: list[Partition] = field(default_factory=list)
+
+    def for_partition(self, partition: Partition) -> RegisterResult:
+        """The result of one country and year, as if it had been run alone."""
+        validation = self.by_partition.get(partition, RegisterValidation())
+        blocked = partition in self.blocked_partitions
+        observations = self.observations
+        tables = self.tables
+        if not blocked and not observations.empty:
+            area, year = partition
+            mine = (observations["ref_area"] == area) & (
+                observations["time_period"] == year
+            )
+            observations = observations[mine].reset_index(drop=True)
+            tables = {
+                name: (
+                    t
+                    if t.empty
+                    else t[
+                        (t["ref_area"] == area) & (t["time_period"] == year)
+                    ].reset_index(drop=True)
+                )
+                for name, t in tables.items()
+            }
+        return RegisterResult(
+            mapping=self.mapping,
+            source_file=self.source_file,
+            source_sha256=self.source_sha256,
+            units=validation.units,
+            blocked=blocked,
+            findings=_ordered(validation.findings),
+            outcomes=validation.outcomes,
+            observations=pd.DataFrame() if blocked else observations,
+            tables={} if blocked else tables,
+            timings=self.timings,
+            fine_cells=self.fine_cells,
+            by_partition={partition: validation},
+            blocked_partitions=[partition] if blocked else [],
+        )
 
     @property
     def partitions(self) -> list[tuple[str, str]]:
@@ -212,7 +253,13 @@ def process_register(
                 )
                 for column in missing
             ]
-            return _blocked(spec, path, sha_future.result(), 0, findings, {}, timings)
+            return _blocked(
+                spec,
+                path,
+                sha_future.result(),
+                RegisterValidation(findings=findings),
+                timings,
+            )
         units = Units(
             mapping=spec,
             path=path,
@@ -233,17 +280,9 @@ def process_register(
             limit=limit,
         )  # fmt: skip
         timings["validate_codes"] = _lap(clock)
-        if validation.blocked(catalogue):
-            return _blocked(
-                spec,
-                path,
-                sha_future.result(),
-                validation.units,
-                _ordered(validation.findings),
-                validation.outcomes,
-                timings,
-                fine,
-            )
+        blocked = validation.blocked_partitions(catalogue)
+        if blocked and drop_partitions(con, blocked) == 0:
+            return _blocked(spec, path, sha_future.result(), validation, timings, fine)
         clock = time.perf_counter()
         cells = roll_up(
             con, spec, negative=validation.negative, recode=validation.recode
@@ -287,13 +326,15 @@ def process_register(
         source_file=path.name,
         source_sha256=sha,
         units=validation.units,
-        blocked=False,
+        blocked=bool(blocked),
         findings=_ordered(validation.findings),
         outcomes=validation.outcomes,
         observations=observations,
         tables=built,
         timings=timings,
         fine_cells=fine,
+        by_partition=validation.by_partition,
+        blocked_partitions=sorted(blocked),
     )
 
 
@@ -429,9 +470,7 @@ def _blocked(
     spec: RegisterMapping,
     path: Path,
     sha: str,
-    units: int,
-    findings: list[Finding],
-    outcomes: dict[str, Outcome],
+    validation: RegisterValidation,
     timings: dict[str, float],
     fine: int = 0,
 ) -> RegisterResult:
@@ -439,14 +478,35 @@ def _blocked(
         mapping=spec.name,
         source_file=path.name,
         source_sha256=sha,
-        units=units,
+        units=validation.units,
         blocked=True,
-        findings=findings,
-        outcomes=outcomes,
+        findings=_ordered(validation.findings),
+        outcomes=validation.outcomes,
         observations=pd.DataFrame(),
         timings=timings,
         fine_cells=fine,
+        by_partition=validation.by_partition,
+        blocked_partitions=sorted(validation.by_partition),
     )
+
+
+def drop_partitions(
+    con: duckdb.DuckDBPyConnection, partitions: Iterable[Partition]
+) -> int:
+    """Remove the fine cells of blocked countries and years; return the rest."""
+    gone = pd.DataFrame(
+        sorted(partitions), columns=["ref_area", "time_period"], dtype=object
+    )
+    con.register("__blocked_partitions", gone)
+    try:
+        con.execute(
+            f"DELETE FROM {FINE} f USING __blocked_partitions b "  # noqa: S608
+            "WHERE f.d_ref_area = b.ref_area AND f.d_time_period = b.time_period"
+        )
+    finally:
+        con.unregister("__blocked_partitions")
+    row = con.execute(f"SELECT count(*) FROM {FINE}").fetchone()  # noqa: S608
+    return 0 if row is None else int(row[0])
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:

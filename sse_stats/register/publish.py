@@ -3,7 +3,8 @@
 Registers live under ``<raw>/registers/<mapping>/<file>.csv|parquet`` (the folder
 names the mapping of ``schemas/registers/``). :func:`discover` lists the
 (country, year) partitions each file holds; :func:`process_partition` runs the
-register path for one of them; :func:`publish_register` writes its rows with
+register path for one of them, :func:`process_partitions` for several in one
+scan; :func:`publish_register` writes its rows with
 :func:`sse_stats.publish.store.replace_partitions`, so adding or re-running a
 country and year rewrites only that partition:
 
@@ -28,6 +29,7 @@ rebuilds it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,6 +217,40 @@ def process_partition(
         time_period=time_period,
         **options,  # type: ignore[arg-type]
     )
+
+
+def process_partitions(
+    register: RegisterFile,
+    schemas_dir: Path,
+    keys: Sequence[str],
+    **options: object,
+) -> dict[str, RegisterResult]:
+    """The results of several countries and years of one register file.
+
+    One key reads only its units (:func:`process_partition`). Several read the
+    whole file once and slice the result (:meth:`RegisterResult.for_partition`):
+    every country and year is validated, blocked and protected on its own, so
+    each slice is what its own run gives, at the cost of one scan instead of
+    one per key (an unsorted file is decoded whole by every filtered read).
+
+    Raises:
+        UsageError: a key is not a country and year, or the file has no unit
+            of it.
+    """
+    pairs = {key: split_key(key) for key in keys}
+    if len(pairs) == 1:
+        (key,) = pairs
+        return {key: process_partition(register, schemas_dir, key, **options)}
+    whole = process_register(
+        register.path,
+        schemas_dir,
+        mapping=register.mapping,
+        **options,  # type: ignore[arg-type]
+    )
+    missing = [key for key, pair in pairs.items() if pair not in whole.by_partition]
+    if missing:
+        raise UsageError(f"{register.path.name} holds no unit of {missing}")
+    return {key: whole.for_partition(pair) for key, pair in pairs.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,6 +40,8 @@ UNKNOWN = "_U"
 NOT_APPLICABLE = "_Z"
 Outcome = tuple[int, int, int]
 """(passes, fails, not_applicable), counted in units (per column where several)."""
+Partition = tuple[str, str]
+"""A country and year: the harmonised REF_AREA and TIME_PERIOD codes of a unit."""
 
 _YEAR = re.compile(r"[0-9]{4}")
 _CODE_DIMENSIONS = ("sse_entity", "coop_type", "coop_level", "activity", "inst_sector")
@@ -61,15 +63,35 @@ class RegisterValidation:
     negative: set[str] = field(default_factory=set)
     empty: set[str] = field(default_factory=set)
     units: int = 0
+    by_partition: dict[Partition, RegisterValidation] = field(default_factory=dict)
+    """The same per country and year (harmonised REF_AREA, TIME_PERIOD codes):
+    each is judged, blocked and published on its own."""
 
-    def add(self, rule: str, outcome: Outcome) -> None:
-        """Add counts to a rule's outcome."""
+    def add(
+        self, rule: str, outcome: Outcome, partition: Partition | None = None
+    ) -> None:
+        """Add counts to a rule's outcome (and to its partition's, if given)."""
         old = self.outcomes.get(rule, (0, 0, 0))
         self.outcomes[rule] = (
             old[0] + outcome[0],
             old[1] + outcome[1],
             old[2] + outcome[2],
         )
+        if partition is not None:
+            self.part(partition).add(rule, outcome)
+
+    def part(self, partition: Partition) -> RegisterValidation:
+        """The validation of one country and year (created empty if new)."""
+        return self.by_partition.setdefault(partition, RegisterValidation())
+
+    def add_finding(self, partition: Partition, finding: Finding) -> None:
+        """A finding of a unit of ``partition``."""
+        self.findings.append(finding)
+        self.part(partition).findings.append(finding)
+
+    def blocked_partitions(self, catalogue: RuleCatalogue) -> set[Partition]:
+        """Countries and years where a rule of severity error failed."""
+        return {p for p, v in self.by_partition.items() if v.blocked(catalogue)}
 
     def failing(
         self, catalogue: RuleCatalogue, severity: str = "error"
@@ -108,62 +130,64 @@ def check_units(
     *,
     limit: int = 50,
 ) -> RegisterValidation:
-    """Rules on the values of each unit.
+    """Rules on the values of each unit, per country and year.
 
-    One scan counts, for every check, the failing and not-applicable units
-    (``count_if`` only: cheap) and the distinct identifiers: with a bitmap when
-    they are integers in a bounded range (:func:`_id_range`), else with a hash
-    table (``count(DISTINCT …)``). Only when a check fails does another scan
-    list its first ``limit`` units by line (``arg_min(…, __row, limit)`` for the
-    failing checks alone).
+    One scan counts, per country and year, for every check, the failing and
+    not-applicable units (``count_if`` only: cheap) and the distinct
+    identifiers. An identifier is unique within its country and year (a unit
+    is in every year of a panel). Integer identifiers in a bounded range
+    (:func:`_id_range`) are first counted over the whole file with a bitmap (a
+    scan of one column): when none repeats, none repeats in any country and
+    year; otherwise, and for other identifiers, a hash table counts them per
+    country and year. Only when a check fails does another scan list its first
+    ``limit`` units by line, per country and year.
     """
     result = RegisterValidation()
     mapping, path = units.mapping, units.path
     checks = _checks(mapping)
     cte, params = units.sql()
-    selects = ["count(*) AS units", "count(__uid) AS with_id"]
-    for i, check in enumerate(checks):
-        selects += [
-            f"count_if({check.fails}) AS f{i}",
-            f"count_if({check.not_applicable}) AS n{i}",
-        ]
+    bare, bare_params = units.sql(row_numbers=False)
+    selects = ["d_ref_area", "d_time_period", "count(*)", "count(__uid)"]
+    for check in checks:
+        selects += [f"count_if({check.fails})", f"count_if({check.not_applicable})"]
     id_range = _id_range(con, units)
-    count_params = params
+    if id_range is None:
+        selects.append("count(DISTINCT __uid)")
+    rows = con.execute(
+        f"{bare} SELECT {', '.join(selects)} FROM units GROUP BY ALL",  # noqa: S608
+        bare_params,
+    ).fetchall()
     if id_range is not None:
-        count_params = {**params, "id_low": id_range[0], "id_high": id_range[1]}
-        selects.append("bit_count(bitstring_agg(__uid, $id_low, $id_high)) AS ids")
-    else:
-        selects.append("count(DISTINCT __uid) AS ids")
-    row = con.execute(
-        f"{cte} SELECT {', '.join(selects)} FROM units",  # noqa: S608
-        count_params,
-    ).fetchone()
-    assert row is not None
-    count, with_id = int(row[0]), int(row[1])
-    result.units = count
-    failing: list[tuple[int, _Check]] = []
-    for i, check in enumerate(checks):
-        fails, na = int(row[2 + 2 * i]), int(row[3 + 2 * i])
-        result.add(check.rule, (count - fails - na, fails, na))
-        if fails:
-            failing.append((i, check))
-            if check.rule == "register_value_not_negative":
-                result.negative.add(check.column)
-            if check.rule == "register_value_is_number":
-                result.empty.add(check.column)
+        rows = _with_distinct_ids(con, bare, bare_params, id_range, rows)
+    failing: dict[int, _Check] = {}
+    repeats = False
+    for row in rows:
+        partition = (str(row[0]), str(row[1]))
+        count, with_id = int(row[2]), int(row[3])
+        result.units += count
+        result.part(partition).units += count
+        for i, check in enumerate(checks):
+            fails, na = int(row[4 + 2 * i]), int(row[5 + 2 * i])
+            result.add(check.rule, (count - fails - na, fails, na), partition)
+            if fails:
+                failing[i] = check
+                if check.rule == "register_value_not_negative":
+                    result.negative.add(check.column)
+                if check.rule == "register_value_is_number":
+                    result.empty.add(check.column)
+        repeated = with_id - int(row[-1] or 0)
+        repeats = repeats or repeated > 0
+        result.add(
+            "register_unit_id_unique",
+            (with_id - repeated, repeated, count - with_id),
+            partition,
+        )
     if failing:
-        result.findings += _list_failing(
-            con, path, catalogue, failing, cte, params, limit
+        _list_failing(
+            con, path, catalogue, sorted(failing.items()), cte, params, limit, result
         )
-    distinct = int(row[-1] or 0)
-    repeated = with_id - distinct
-    result.add(
-        "register_unit_id_unique", (with_id - repeated, repeated, count - with_id)
-    )
-    if repeated:
-        result.findings += _repeated_ids(
-            con, mapping, path, catalogue, cte, params, limit
-        )
+    if repeats:
+        _repeated_ids(con, mapping, path, catalogue, cte, params, limit, result)
     return result
 
 
@@ -194,6 +218,35 @@ def _id_range(con: duckdb.DuckDBPyConnection, units: Units) -> tuple[int, int] |
     return int(row[0]), int(row[1])
 
 
+def _with_distinct_ids(
+    con: duckdb.DuckDBPyConnection,
+    bare: str,
+    params: dict[str, object],
+    id_range: tuple[int, int],
+    rows: list[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """``rows`` with the distinct identifiers of each country and year appended.
+
+    One bitmap over the file: if no identifier repeats anywhere, each country
+    and year has as many distinct identifiers as identifiers. Otherwise they
+    are counted per country and year (a hash table, only then).
+    """
+    total = con.execute(
+        f"{bare} SELECT count(__uid), "  # noqa: S608
+        "bit_count(bitstring_agg(__uid, $id_low, $id_high)) FROM units",
+        {**params, "id_low": id_range[0], "id_high": id_range[1]},
+    ).fetchone()
+    if total is not None and int(total[0]) == int(total[1] or 0):
+        return [(*row, row[3]) for row in rows]
+    per_partition = con.execute(
+        f"{bare} SELECT d_ref_area, d_time_period, count(DISTINCT __uid) "  # noqa: S608
+        "FROM units GROUP BY ALL",
+        params,
+    ).fetchall()
+    distinct = {(str(a), str(y)): int(n) for a, y, n in per_partition}
+    return [(*row, distinct[(str(row[0]), str(row[1]))]) for row in rows]
+
+
 def _list_failing(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -202,9 +255,11 @@ def _list_failing(
     cte: str,
     params: dict[str, object],
     limit: int,
-) -> list[Finding]:
-    """The first ``limit`` failing units of each failing check, capped per rule."""
-    selects = []
+    result: RegisterValidation,
+) -> None:
+    """The first ``limit`` failing units of each failing check, capped per rule
+    and per country and year."""
+    selects = ["d_ref_area", "d_time_period"]
     for i, check in failing:
         texts = ", ".join(f"CAST({t} AS VARCHAR)" for t in check.texts) or "NULL"
         selects.append(
@@ -212,32 +267,30 @@ def _list_failing(
             f"v := [{texts}]), __row, {int(limit)}) "
             f"FILTER (WHERE {check.fails}) AS l{i}"
         )
-    row = con.execute(
-        f"{cte} SELECT {', '.join(selects)} FROM units",  # noqa: S608
+    rows = con.execute(
+        f"{cte} SELECT {', '.join(selects)} FROM units GROUP BY ALL",  # noqa: S608
         params,
-    ).fetchone()
-    assert row is not None
-    per_rule: dict[str, list[tuple[int, Finding]]] = {}
-    for (_, check), listed in zip(failing, row, strict=True):
-        for item in listed or []:
-            values = [None if t is None else str(t) for t in item["v"]]
-            detail = f'unit "{_text(item["u"])}": {check.describe(values)}'
-            finding = catalogue.finding(
-                check.rule,
-                file=path.name,
-                row=int(item["r"]),
-                column=check.column,
-                value=None if not values or values[0] is None else _text(values[0]),
-                detail=detail,
-            )
-            per_rule.setdefault(check.rule, []).append((int(item["r"]), finding))
-    out: list[Finding] = []
-    for rule in sorted(per_rule):
-        ordered = sorted(
-            per_rule[rule], key=lambda pair: (pair[0], pair[1].column or "")
-        )
-        out += [f for _, f in ordered[:limit]]
-    return out
+    ).fetchall()
+    for row in rows:
+        partition = (str(row[0]), str(row[1]))
+        per_rule: dict[str, list[tuple[int, Finding]]] = {}
+        for (_, check), listed in zip(failing, row[2:], strict=True):
+            for item in listed or []:
+                values = [None if t is None else str(t) for t in item["v"]]
+                detail = f'unit "{_text(item["u"])}": {check.describe(values)}'
+                finding = catalogue.finding(
+                    check.rule,
+                    file=path.name,
+                    row=int(item["r"]),
+                    column=check.column,
+                    value=None if not values or values[0] is None else _text(values[0]),
+                    detail=detail,
+                )
+                per_rule.setdefault(check.rule, []).append((int(item["r"]), finding))
+        for rule in sorted(per_rule):
+            ordered = sorted(per_rule[rule], key=lambda p: (p[0], p[1].column or ""))
+            for _, finding in ordered[:limit]:
+                result.add_finding(partition, finding)
 
 
 def _checks(mapping: RegisterMapping) -> list[_Check]:
@@ -360,18 +413,23 @@ def _repeated_ids(
     cte: str,
     params: dict[str, object],
     limit: int,
-) -> list[Finding]:
-    """One finding per later occurrence of an identifier, naming the first line."""
+    result: RegisterValidation,
+) -> None:
+    """One finding per later occurrence of an identifier within its country and
+    year, naming the first line (the first ``limit`` of each)."""
     sql = (
-        f"{cte} SELECT CAST(__uid AS VARCHAR) AS uid, first_row, r FROM ("  # noqa: S608
-        " SELECT __uid, min(__row) AS first_row,"
+        f"{cte} SELECT d_ref_area, d_time_period, CAST(__uid AS VARCHAR) AS uid, "  # noqa: S608
+        "first_row, r FROM ("
+        " SELECT d_ref_area, d_time_period, __uid, min(__row) AS first_row,"
         f" list(__row ORDER BY __row)[2:{int(limit) + 1}] AS later"
-        " FROM units WHERE __uid IS NOT NULL GROUP BY __uid HAVING count(*) > 1"
-        f") CROSS JOIN unnest(later) AS t(r) ORDER BY r LIMIT {int(limit)}"
+        " FROM units WHERE __uid IS NOT NULL GROUP BY ALL HAVING count(*) > 1"
+        ") CROSS JOIN unnest(later) AS t(r) QUALIFY row_number() OVER "
+        f"(PARTITION BY d_ref_area, d_time_period ORDER BY r) <= {int(limit)} "
+        "ORDER BY r"
     )
-    out = []
-    for uid, first, row in con.execute(sql, params).fetchall():
-        out.append(
+    for area, year, uid, first, row in con.execute(sql, params).fetchall():
+        result.add_finding(
+            (str(area), str(year)),
             catalogue.finding(
                 "register_unit_id_unique",
                 file=path.name,
@@ -379,9 +437,8 @@ def _repeated_ids(
                 column=mapping.unit_id,
                 value=_text(uid),
                 detail=f'unit "{_text(uid)}" repeats the unit of row {int(first)}',
-            )
+            ),
         )
-    return out
 
 
 # ------------------------------------------------------------------ codes
@@ -419,57 +476,56 @@ def check_codes(
     *,
     limit: int = 50,
 ) -> None:
-    """Judge the codes of the fine cells (table ``fine``); list failing units."""
+    """Judge the codes of the fine cells (table ``fine``); list failing units.
+
+    Counted per country and year, like every rule; the units of a country and
+    year whose REF_AREA or TIME_PERIOD is itself wrong form their own (blocked)
+    country and year.
+    """
     mapping = units.mapping
     dims = ["ref_area", "time_period", *mapping.grouped_dimensions]
     for dim in dims:
-        combos = _distinct(con, fine, [dim] if dim != "region" else ["ref_area", dim])
+        combos = _distinct(con, fine, dim)
         bad = [c for c in combos if not _valid(dim, c, codes)]
-        total = sum(n for *_, n in combos)
-        failing = sum(n for *_, n in bad)
-        result.add("register_code_in_codelist", (total - failing, failing, 0))
+        _count("register_code_in_codelist", combos, bad, result)
         if not bad:
             continue
         if dim not in ("ref_area", "time_period"):
             recode = result.recode.setdefault(dim, {})
-            for *key, _ in bad:
-                recode[str(key[-1])] = UNKNOWN
-        keys = [tuple(str(k) for k in key) for *key, _ in bad]
-        columns = [dim] if dim != "region" else ["ref_area", dim]
-        result.findings += _list_units(
+            for combo in bad:
+                recode[str(combo[2])] = UNKNOWN
+        _list_units(
             con,
             units,
             catalogue,
             "register_code_in_codelist",
-            columns,
-            keys,
+            dim,
+            [(str(c[0]), str(c[1]), str(c[2])) for c in bad],
             limit=limit,
             describe=lambda code, d=dim: _bad_code(d, code, codes),
+            result=result,
         )
     if "sse_entity" in dims:
         for dim in ("coop_type", "coop_level"):
             if dim not in dims:
                 continue
-            combos = _distinct(con, fine, ["sse_entity", dim])
+            combos = _distinct(con, fine, "sse_entity", dim)
             bad = [
                 c
                 for c in combos
-                if (c[0] == "COOP") == (c[1] == NOT_APPLICABLE)
-                and c[1] not in result.recode.get(dim, {})
+                if (c[2] == "COOP") == (c[3] == NOT_APPLICABLE)
+                and c[3] not in result.recode.get(dim, {})
             ]
-            total = sum(n for *_, n in combos)
-            failing = sum(n for *_, n in bad)
-            result.add("register_coop_codes_apply", (total - failing, failing, 0))
+            _count("register_coop_codes_apply", combos, bad, result)
             if not bad:
                 continue
-            keys = [(str(e), str(c)) for e, c, _ in bad]
-            result.findings += _list_units(
+            _list_units(
                 con,
                 units,
                 catalogue,
                 "register_coop_codes_apply",
-                ["sse_entity", dim],
-                keys,
+                dim,
+                [(str(c[0]), str(c[1]), str(c[2]), str(c[3])) for c in bad],
                 limit=limit,
                 describe=lambda code, d=dim: (
                     f'{d} "{_text(code)}" '
@@ -479,21 +535,44 @@ def check_codes(
                         else "for a unit that is not a cooperative (expected _Z)"
                     )
                 ),
+                result=result,
+                with_entity=True,
             )
 
 
+def _count(
+    rule: str,
+    combos: list[tuple[Any, ...]],
+    bad: list[tuple[Any, ...]],
+    result: RegisterValidation,
+) -> None:
+    """Add each country and year's units (passing, failing) to ``rule``."""
+    totals: dict[Partition, list[int]] = {}
+    failing = {id(c) for c in bad}
+    for combo in combos:
+        counts = totals.setdefault((str(combo[0]), str(combo[1])), [0, 0])
+        counts[0] += int(combo[-1])
+        if id(combo) in failing:
+            counts[1] += int(combo[-1])
+    for partition, (total, fails) in totals.items():
+        result.add(rule, (total - fails, fails, 0), partition)
+
+
 def _distinct(
-    con: duckdb.DuckDBPyConnection, fine: str, dims: list[str]
+    con: duckdb.DuckDBPyConnection, fine: str, *dims: str
 ) -> list[tuple[Any, ...]]:
+    """(REF_AREA, TIME_PERIOD, *codes of ``dims``, units) of the fine cells."""
     cols = ", ".join(quoted("d_" + d) for d in dims)
     rows = con.execute(
-        f"SELECT {cols}, sum(n) FROM {fine} GROUP BY ALL ORDER BY ALL"  # noqa: S608
+        f'SELECT "d_ref_area", "d_time_period", {cols}, sum(n) FROM {fine} '  # noqa: S608
+        "GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     return [tuple(r[:-1]) + (int(r[-1]),) for r in rows]
 
 
 def _valid(dim: str, combo: tuple[Any, ...], codes: CodeSets) -> bool:
-    code = str(combo[-2])
+    """``combo`` = (REF_AREA, TIME_PERIOD, code of ``dim``, units)."""
+    code = str(combo[2])
     if dim == "ref_area":
         return (
             code in codes.currencies if codes.currencies else _alpha2(code) is not None
@@ -522,15 +601,19 @@ def _list_units(
     units: Units,
     catalogue: RuleCatalogue,
     rule: str,
-    dims: list[str],
+    dim: str,
     keys: Iterable[tuple[str, ...]],
     *,
     limit: int,
     describe: Any,
-) -> list[Finding]:
-    """The first ``limit`` units (by line) whose codes are one of ``keys``."""
+    result: RegisterValidation,
+    with_entity: bool = False,
+) -> None:
+    """The first ``limit`` units (by line) of each country and year whose codes
+    are one of ``keys`` ((REF_AREA, TIME_PERIOD, [SSE_ENTITY,] code of ``dim``))."""
     mapping, path = units.mapping, units.path
     cte, params = units.sql()
+    dims = ["ref_area", "time_period", *(["sse_entity"] if with_entity else []), dim]
     bad = pd.DataFrame(list(keys), columns=[f"b{i}" for i in range(len(dims))])
     name = "__bad_codes"
     con.register(name, bad)
@@ -539,26 +622,29 @@ def _list_units(
             f"{quoted('d_' + d)} = {name}.b{i}" for i, d in enumerate(dims)
         )
         sql = (
-            f"{cte} SELECT __row, CAST(__uid AS VARCHAR), "  # noqa: S608
-            f"{quoted('d_' + dims[-1])} "
-            f"FROM units SEMI JOIN {name} ON {on} ORDER BY __row LIMIT {int(limit)}"
+            f"{cte} SELECT d_ref_area, d_time_period, __row, "  # noqa: S608
+            f"CAST(__uid AS VARCHAR), {quoted('d_' + dim)} "
+            f"FROM units SEMI JOIN {name} ON {on} QUALIFY row_number() OVER "
+            f"(PARTITION BY d_ref_area, d_time_period ORDER BY __row) <= {int(limit)} "
+            "ORDER BY __row"
         )
         rows = con.execute(sql, params).fetchall()
     finally:
         con.unregister(name)
-    source = mapping.dimensions[dims[-1]]
-    column = source.column or dims[-1].upper()
-    return [
-        catalogue.finding(
-            rule,
-            file=path.name,
-            row=int(row),
-            column=column,
-            value=_text(str(code)),
-            detail=f'unit "{_text(str(uid))}": {describe(str(code))}',
+    source = mapping.dimensions[dim]
+    column = source.column or dim.upper()
+    for area, year, row, uid, code in rows:
+        result.add_finding(
+            (str(area), str(year)),
+            catalogue.finding(
+                rule,
+                file=path.name,
+                row=int(row),
+                column=column,
+                value=_text(str(code)),
+                detail=f'unit "{_text(str(uid))}": {describe(str(code))}',
+            ),
         )
-        for row, uid, code in rows
-    ]
 
 
 @lru_cache(maxsize=512)

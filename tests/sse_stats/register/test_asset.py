@@ -20,6 +20,7 @@ from pipelines.assets.registers import (
 )
 from pipelines.resources import PathsResource
 from sse_stats.publish.store import read_table
+from sse_stats.register import publish as publish_module
 from sse_stats.register.publish import PARTITION_COLUMN, REGISTERS_DIR
 
 from .conftest import SCHEMAS, crafted, unit
@@ -56,10 +57,11 @@ def test_sensor__adds_partitions_and_asks_for_their_runs(
     (request,) = result.dynamic_partitions_requests or []
     assert isinstance(request, dg.AddDynamicPartitionsRequest)
     assert list(request.partition_keys) == ["ESP_2022", "PRT_2022"]
-    runs = result.run_requests or []
-    assert [r.partition_key for r in runs] == ["ESP_2022", "PRT_2022"]
-    assert runs[0].tags[FILE_TAG].endswith("reg.parquet")
-    assert runs[0].tags[MAPPING_TAG] == "make_register"
+    # One file: one run over its two partitions (read in one scan).
+    (run,) = result.run_requests or []
+    assert run.partition_key_range == dg.PartitionKeyRange("ESP_2022", "PRT_2022")
+    assert run.tags[FILE_TAG].endswith("reg.parquet")
+    assert run.tags[MAPPING_TAG] == "make_register"
 
 
 def test_asset__one_partition_publishes_only_its_country(
@@ -104,3 +106,47 @@ def test_asset__unit_without_country_year__listed_partition_still_published(
     assert checks[NO_BLOCKING].passed
     table = read_table(Path(paths.curated), "register", "observations")
     assert set(table[PARTITION_COLUMN]) == {"PRT_2022"}
+
+
+def test_range_run__one_scan__a_blocked_country_stops_only_itself(
+    instance: dg.DagsterInstance,
+    paths: PathsResource,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = Path(paths.raw) / REGISTERS_DIR / "make_register"
+    rows = [unit(employees=10 + i, fte=8.0) for i in range(8)]
+    rows += [unit(ref_area="ESP", region="ES-CT", employees=5 + i) for i in range(5)]
+    rows[-1] = unit(ref_area="ESP", region="ES-CT", employees=-1, fte=0.0, wages=0,
+                    employer_social_contributions=0)  # fmt: skip
+    crafted(rows, folder / "reg.parquet")
+    instance.add_dynamic_partitions(REGISTER_PARTITIONS, ["ESP_2022", "PRT_2022"])
+    scans: list[object] = []
+    real = publish_module.process_register
+    monkeypatch.setattr(
+        publish_module,
+        "process_register",
+        lambda *a, **k: scans.append(k) or real(*a, **k),
+    )
+    job = dg.Definitions(
+        assets=[register_observations],
+        jobs=[register_job],
+        resources={"paths": paths},
+    ).resolve_job_def(register_job.name)
+    run = job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": "ESP_2022",
+            "dagster/asset_partition_range_end": "PRT_2022",
+        },
+        raise_on_error=False,
+    )
+    assert len(scans) == 1 and "ref_area" not in scans[0]  # the whole file, once
+    events = run.get_asset_materialization_events()
+    assert {e.materialization.partition for e in events} == {"ESP_2022", "PRT_2022"}
+    checks = {c.check_name: c for c in run.get_asset_check_evaluations()}
+    assert not checks[NO_BLOCKING].passed
+    assert checks[NO_BLOCKING].metadata["blocked"].value == ["ESP_2022"]
+    table = read_table(Path(paths.curated), "register", "observations")
+    assert set(table[PARTITION_COLUMN]) == {"PRT_2022"}
+    findings = read_table(Path(paths.curated), "register", "findings")
+    assert set(findings[PARTITION_COLUMN]) == {"ESP_2022"}

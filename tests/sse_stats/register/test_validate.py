@@ -195,3 +195,54 @@ def test_missing_column__required_column_present(tmp_path: Path) -> None:
     assert [(f.rule, f.column) for f in result.findings] == [
         ("required_column_present", "wages")
     ]
+
+
+def test_one_bad_country__blocks_only_itself(tmp_path: Path) -> None:
+    """A negative head count in Spain blocks Spain; Portugal is published, and
+    its slice equals a run of Portugal alone."""
+    rows = _units(6)
+    spain = [unit(ref_area="ESP", region="ES-CT", employees=5 + i) for i in range(6)]
+    spain[2] = unit(ref_area="ESP", region="ES-CT", employees=-3, fte=0.0, wages=0,
+                    employer_social_contributions=0)  # fmt: skip
+    path = crafted(rows + spain, tmp_path / "reg.parquet")
+    whole = process_register(path, SCHEMAS)
+    assert whole.blocked and whole.blocked_partitions == [("ESP", "2022")]
+    assert set(whole.observations["ref_area"]) == {"PRT"}
+    esp = whole.for_partition(("ESP", "2022"))
+    assert esp.blocked and esp.observations.empty and esp.units == 6
+    assert [(f.rule, f.row) for f in esp.findings if f.severity == "error"] == [
+        ("register_value_not_negative", 9)  # record 9: the third Spanish unit
+    ]
+    prt = whole.for_partition(("PRT", "2022"))
+    alone = process_register(path, SCHEMAS, ref_area="PRT", time_period="2022")
+    assert not prt.blocked and not alone.blocked
+    assert (prt.units, prt.outcomes, prt.findings) == (
+        alone.units,
+        alone.outcomes,
+        alone.findings,
+    )
+    pd.testing.assert_frame_equal(prt.observations, alone.observations)
+    for name, table in alone.tables.items():
+        pd.testing.assert_frame_equal(prt.tables[name], table)
+
+
+def test_panel__one_unit_in_two_years__not_a_repeat(tmp_path: Path) -> None:
+    """An identifier is unique within its country and year: a unit in every year
+    of a panel is not counted twice, the same unit twice in one year is."""
+    rows = [unit(unit_id=i) for i in range(1, 5)]
+    rows += [unit(unit_id=i, time_period=2023) for i in range(1, 5)]
+    path = crafted(rows, tmp_path / "panel.parquet", number=False)
+    result = validation_only(path, SCHEMAS)
+    assert result.outcomes["register_unit_id_unique"] == (8, 0, 0)
+    rows.append(unit(unit_id=3, time_period=2023))  # record 9 repeats record 7
+    crafted(rows, path, number=False)
+    result = validation_only(path, SCHEMAS)
+    assert result.outcomes["register_unit_id_unique"] == (8, 1, 0)
+    (finding,) = [f for f in result.findings if f.rule == "register_unit_id_unique"]
+    assert (finding.row, finding.value) == (9, "3")
+    assert "repeats the unit of row 7" in finding.message
+    assert result.by_partition[("PRT", "2022")].outcomes["register_unit_id_unique"] == (
+        4,
+        0,
+        0,
+    )
