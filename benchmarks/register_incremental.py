@@ -71,6 +71,23 @@ def add(curated: Path, register: Path, key: str) -> float:
     return time.perf_counter() - start
 
 
+def load(curated: Path, register: Path, keys: list[str]) -> float:
+    """Process every partition of a file in one scan, publish each; seconds."""
+    from sse_stats.register.publish import (
+        RegisterFile,
+        process_partitions,
+        publish_register,
+    )
+
+    start = time.perf_counter()
+    results = process_partitions(
+        RegisterFile(path=register, mapping="make_register"), SCHEMAS, keys
+    )
+    for key, result in results.items():
+        publish_register(curated, result, key)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=2_000_000)
@@ -91,12 +108,10 @@ def main() -> None:
         new.parent.mkdir()
         generate(new, max(args.units // 50, 1000), 1, "2023", args.seed + 1)
         keys = list(discover(raw.parent, SCHEMAS))
-        print(f"loading {len(keys)} partitions …")
+        print(f"loading {len(keys)} partitions in one run (one scan) …")
         store = base / "store_50"
-        start = time.perf_counter()
-        for key in keys:
-            add(store, loaded, key)
-        load_seconds = time.perf_counter() - start
+        load_seconds = load(store, loaded, keys)
+        one_at_a_time = add(base / "store_one", loaded, keys[0])
         loaded_times, alone_times = [], []
         for _ in range(args.repeat):
             for label, source in (("loaded", store), ("alone", None)):
@@ -109,7 +124,11 @@ def main() -> None:
         with_50 = statistics.median(loaded_times)
         alone = statistics.median(alone_times)
         ratio = with_50 / alone
-        print(f"loaded partitions      {len(keys)} ({load_seconds:.1f} s to load)")
+        print(
+            f"loaded partitions      {len(keys)} in {load_seconds:.1f} s, one run "
+            f"(one partition of that file alone: {one_at_a_time:.1f} s, so about "
+            f"{one_at_a_time * len(keys):.0f} s one run per partition)"
+        )
         print(f"new partition          PRT_2023, {new.stat().st_size / 1e6:.1f} MB")
         print(f"add with 50 loaded     {with_50:.2f} s  (runs {_fmt(loaded_times)})")
         print(f"add alone              {alone:.2f} s  (runs {_fmt(alone_times)})")
