@@ -175,6 +175,8 @@ _SUBMISSION_COLUMNS = [
     "promoted_at",
     "trigger",
     "layout",
+    "structure_id",
+    "action",
     "mapping_file",
     "mapping_sha256",
     "rules_sha256",
@@ -740,6 +742,11 @@ def stage_submission(
         "checked_at": now.isoformat(),
         "trigger": trigger,
         "layout": report.mapping_file or "canonical",
+        # schema.md §2: the message columns are recorded once per file. A file
+        # is read into the one supported structure and action (any other value
+        # is an error finding), so these are what its rows were checked as.
+        "structure_id": None if frame is None else _structure_id(schemas_dir),
+        "action": None if frame is None else "I",
         "mapping_file": report.mapping_file,
         "mapping_sha256": _mapping_digest(schemas_dir, report.mapping_file),
         "rules_sha256": None if schemas_dir is None else rules_digest(schemas_dir),
@@ -789,6 +796,8 @@ def stage_unusable(
         "checked_at": now.isoformat(),
         "trigger": trigger,
         "layout": None,
+        "structure_id": None,
+        "action": None,
         "mapping_file": None,
         "mapping_sha256": None,
         "rules_sha256": None,
@@ -898,6 +907,15 @@ def staging_state(curated: Path) -> str:
                     f"{folder.name}/{name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode()
                 )
     return digest.hexdigest()
+
+
+def _structure_id(schemas_dir: Path | None) -> str | None:
+    """The SDMX structure submissions are read into (``concepts.yaml``)."""
+    if schemas_dir is None:
+        return None
+    from sse_stats.schema.load import cached_schema
+
+    return cached_schema(schemas_dir.resolve()).structure_id or None
 
 
 def rules_digest(schemas_dir: Path) -> str | None:
@@ -1433,6 +1451,8 @@ def _submissions_frame(entries: list[_Entry]) -> pd.DataFrame:
                 "promoted_at": e.promoted_at,
                 "trigger": r.get("trigger"),
                 "layout": r.get("layout"),
+                "structure_id": r.get("structure_id"),
+                "action": r.get("action"),
                 "mapping_file": r.get("mapping_file"),
                 "mapping_sha256": r.get("mapping_sha256"),
                 "rules_sha256": r.get("rules_sha256"),

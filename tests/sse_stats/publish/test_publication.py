@@ -107,7 +107,9 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
 def test_stage_writes_the_staging_folder_and_the_report(paths: Paths) -> None:
     name = add(paths, "good", GOOD_KOR)
     report = check_raw_file(paths.raw, name, schemas_dir=paths.schemas)
-    staged = stage_submission(report, paths.curated, trigger="manual")
+    staged = stage_submission(
+        report, paths.curated, trigger="manual", schemas_dir=paths.schemas
+    )
 
     assert staged.status == "accepted" and staged.accepted
     assert report.sha256 is not None
@@ -140,6 +142,8 @@ def test_stage_writes_the_staging_folder_and_the_report(paths: Paths) -> None:
     assert record["status"] == "accepted"
     assert record["ref_areas"] == ["KOR"] and record["rows"] == len(report.frame)
     assert record["layout"] == "canonical"
+    # schema.md §2, §11.2: the message columns, once per file
+    assert (record["structure_id"], record["action"]) == ("SSE:SSE_STATS(1.0)", "I")
     # reports/<source_file>.<sha8>.json: the document of sse-stats check --format json
     report_file = paths.curated / "reports" / f"{name}.{report.sha256[:8]}.json"
     assert staged.report_file == report_file.resolve()
@@ -294,6 +298,8 @@ def test_rejected_rows_never_reach_harmonised_observations(paths: Paths) -> None
     meta = read_table(paths.curated, "meta", "submissions").set_index("source_file")
     assert meta.loc[bad, "status"] == "rejected" and meta.loc[bad, "observations"] == 0
     assert meta.loc[good, "status"] == "accepted"
+    assert meta.loc[good, "structure_id"] == "SSE:SSE_STATS(1.0)"
+    assert meta.loc[good, "action"] == "I"
     assert (
         paths.curated / "parquet" / "harmonised" / "observations" / "ref_area=KOR"
     ).is_dir()
