@@ -18,10 +18,10 @@ import yaml
 from sse_stats.errors import SchemaFileError
 from sse_stats.validate import relations
 from sse_stats.validate.catalogue import RuleCatalogue
+from sse_stats.validate.relation_schemas import load_relation_schemas
 from sse_stats.validate.relations import (
     RelationsResult,
     check_relations,
-    load_relation_schemas,
     region_level,
     relation_rules,
 )
