@@ -148,14 +148,21 @@ def render_block(
 def _hidden_heading(
     block: Block, texts: ExportTexts, dim: str, key: tuple[str | None, ...]
 ) -> bool:
-    """A blank heading: a hidden code, or the only base of its measure here."""
-    code = key[block.col_dims.index(dim)]
+    """A blank heading: a hidden code, or the only base of its measure here.
+
+    A hidden code (``_T`` of the subgroups) keeps its label ("Total") where a
+    sibling under the same heading shows one: a blank beside "ACFA" under a
+    spanning "Associations" would leave the whole group's column unnamed.
+    """
+    at = block.col_dims.index(dim)
+    code = key[at]
     if texts.hidden(dim, code):
-        return True
+        siblings = {c[at] for c in block.columns if c[:at] == key[:at]}
+        return all(texts.hidden(dim, other) for other in siblings)
     if dim != "base_measure" or "measure" not in block.col_dims:
         return False
-    at = block.col_dims.index("measure")
-    bases = {c[block.col_dims.index(dim)] for c in block.columns if c[at] == key[at]}
+    measure = block.col_dims.index("measure")
+    bases = {c[at] for c in block.columns if c[measure] == key[measure]}
     return len(bases) == 1
 
 

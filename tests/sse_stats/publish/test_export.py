@@ -720,3 +720,18 @@ def test_export__empty_store__writes_empty_workbooks(tmp_path: Path) -> None:
     assert io.StringIO(
         (result.root / "sdmx" / "observations.csv").read_text()
     ).readline()
+
+
+def test_workbook__group_with_subgroups__whole_group_column_named(
+    exported: ExportResult,
+) -> None:
+    """PRT T3: under the spanning "Associations", the whole group's column is
+    "Total" beside its subgroups; a group without subgroups keeps one blank."""
+    sheet = _workbook(exported, "t03_production_account", "en")["PRT"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows(max_row=8)]
+    top = next(i for i, r in enumerate(rows) if "Associations" in r)
+    under = rows[top + 1]
+    first = rows[top].index("Associations")
+    assert under[first] == "Total"
+    assert "Misericórdias" in under
+    assert under[rows[top].index("Cooperatives")] is None
