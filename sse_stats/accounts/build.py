@@ -328,8 +328,7 @@ class _Builder:
                 table[key] = self._submitted(cell)
         working = dict(self.pool)
         for derivation in self.shell.derivations:
-            for output in self._candidates(derivation, working):
-                key = key_of(output)
+            for key, output in self._candidates(derivation, working):
                 if key in working or not self._member(output):
                     continue
                 derived = self._derive(derivation, output, working)
@@ -404,7 +403,7 @@ class _Builder:
 
     def _candidates(
         self, derivation: Derivation, working: Mapping[Key, Cell]
-    ) -> list[Cell]:
+    ) -> list[tuple[Key, Cell]]:
         outputs: dict[Key, Cell] = {}
         # Only cells of the measures a derivation reads can be its inputs
         # (checked first in _output_from; filtering here saves a call per cell).
@@ -421,7 +420,7 @@ class _Builder:
             output = self._output_from(derivation, cell)
             if output is not None:
                 outputs.setdefault(key_of(output), output)
-        return [outputs[k] for k in sorted(outputs, key=_sort_key)]
+        return [(k, outputs[k]) for k in sorted(outputs, key=_sort_key)]
 
     def _output_from(self, derivation: Derivation, cell: Cell) -> Cell | None:
         if isinstance(derivation, LinearDerivation):

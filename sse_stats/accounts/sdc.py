@@ -187,28 +187,27 @@ def _relations(
     """Parts-sum-to-total relations and derived-from relations among the cells."""
     additive: dict[AdditiveRelation, None] = {}
     derived: dict[AdditiveRelation, None] = {}
-    cells = [states[k].cell for k in sorted(states, key=_sort_key)]
+    # Each state is keyed by key_of(its cell): reuse the keys (a hot path).
+    keyed = [(k, states[k].cell) for k in sorted(states, key=_sort_key)]
     for relation in context.relations:
-        for parent, children in _hierarchy_relations(relation, cells, states, context):
+        for parent, children in _hierarchy_relations(relation, keyed, context):
             additive[(parent, children)] = None
     for identity in context.identities:
-        for cell in cells:
+        for key, cell in keyed:
             if cell.get("measure") != identity.lhs:
                 continue
             terms = tuple(key_of({**cell, "measure": m}) for m, _ in identity.rhs)
             present = tuple(k for k in terms if k in states)
             if present:
-                additive[(key_of(cell), present)] = None
-    for cell in cells:
-        for derivation, inputs in _formulas(
-            cell, states[key_of(cell)], shells, context
-        ):
+                additive[(key, present)] = None
+    for key, cell in keyed:
+        for derivation, inputs in _formulas(cell, states[key], shells, context):
             present = tuple(k for k in inputs if k in states)
             if not present:
                 continue
-            derived[(key_of(cell), present)] = None
+            derived[(key, present)] = None
             if isinstance(derivation, LinearDerivation):
-                additive[(key_of(cell), present)] = None
+                additive[(key, present)] = None
     return list(additive), list(derived)
 
 
@@ -248,8 +247,7 @@ def _formulas(
 
 def _hierarchy_relations(
     relation: Relation,
-    cells: list[Cell],
-    states: Mapping[Key, _State],
+    keyed: list[tuple[Key, Cell]],
     context: ShellContext,
 ) -> Iterable[AdditiveRelation]:
     dim = relation.dimension
@@ -266,10 +264,9 @@ def _hierarchy_relations(
         for column, codes in relation.key_equivalents.items()
         if column in position
     ]
-    for cell in cells:
+    for key, cell in keyed:
         if not _eligible(relation, cell, context):
             continue
-        key = key_of(cell)
         rest = list(key[:at] + key[at + 1 :])
         for i, codes in equivalents:
             rest[i] = codes.get(str(rest[i]), rest[i])
