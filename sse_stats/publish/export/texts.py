@@ -30,6 +30,9 @@ LANGUAGES: tuple[str, ...] = ("en", "fr", "es")
 
 EXPORTS_FILE = "icls_background_tables.yaml"
 ILOSTAT_FILE = "ilostat_indicators.csv"
+COUNTRY_NAMES_FILE = "country_names.csv"
+"""Country names where ISO 3166's inverted form ("Corée, République de") would
+read badly in a title: the UN short names (UNTERM), in each language."""
 _MEASURE_DIMS = frozenset({"measure", "base_measure", "share_base"})
 _VERBATIM_DIMS = frozenset({"time_period", "edition", "freq"})
 _TOP_KEYS = {
@@ -107,6 +110,7 @@ class ExportTexts:
     decimals: Mapping[str, int]
     ilostat: IlostatSpec
     codelists: Mapping[str, CodeList]
+    country_names: Mapping[str, Localised]
     orders: Mapping[str, Mapping[str, tuple[str, ...]]]
 
     def phrase(self, key: str, lang: str, **fields: object) -> str:
@@ -142,6 +146,8 @@ class ExportTexts:
                 return self.satellite_measures[text][lang]
             return self._from_codelist("measure", text, lang)
         if dimension == "ref_area":
+            if text in self.country_names:
+                return self.country_names[text][lang]
             return country_name(text, lang)
         if dimension == "region":
             if text in self.special_codes:
@@ -288,6 +294,7 @@ def load_texts(schemas_dir: Path) -> ExportTexts:
         },
         ilostat=_ilostat(raw.get("ilostat"), folder / ILOSTAT_FILE),
         codelists=codelists,
+        country_names=_country_names(folder / COUNTRY_NAMES_FILE),
         orders={name: _shell_order(schemas_dir, name) for name in tables},
     )
     _require(
@@ -314,6 +321,21 @@ def _tables(raw: Any) -> dict[str, TableText]:
             title=_localised(spec.get("title"), f"{where}.title"),
             description=_localised(spec.get("description"), f"{where}.description"),
         )
+    return out
+
+
+def _country_names(path: Path) -> dict[str, Localised]:
+    """``{ISO3: {en, fr, es}}`` from :data:`COUNTRY_NAMES_FILE` (absent: none)."""
+    if not path.is_file():
+        return {}
+    out: dict[str, Localised] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line, record in enumerate(csv.DictReader(handle), start=2):
+            names = {lang: (record.get(lang) or "").strip() for lang in LANGUAGES}
+            code = (record.get("ref_area") or "").strip()
+            if not code or not all(names.values()):
+                raise SchemaFileError(COUNTRY_NAMES_FILE, f"line {line}", "empty field")
+            out[code] = names
     return out
 
 

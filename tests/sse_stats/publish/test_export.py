@@ -735,3 +735,18 @@ def test_workbook__group_with_subgroups__whole_group_column_named(
     assert under[first] == "Total"
     assert "Misericórdias" in under
     assert under[rows[top].index("Cooperatives")] is None
+
+
+@pytest.mark.parametrize(
+    ("lang", "name"),
+    [("en", "Republic of Korea"), ("fr", "République de Corée"),
+     ("es", "República de Corea")],
+)  # fmt: skip
+def test_country_names__un_short_names_not_iso_inversions(lang: str, name: str) -> None:
+    """schemas/exports/country_names.csv: "Corée, République de" (ISO 3166 order)
+    would read badly in a title; every other country keeps pycountry's name."""
+    texts = load_texts(SCHEMAS)
+    assert texts.label("ref_area", "KOR", lang) == name
+    assert texts.label("ref_area", "ESP", "fr") == "Espagne"
+    for code in ("PRT", "ESP", "FRA", "KOR", "MEX", "KEN"):
+        assert ", " not in texts.label("ref_area", code, lang)
