@@ -4,6 +4,10 @@ Reads the file exactly as the pipeline does, harmonises it and runs the
 level 0-1 rules. Writes nothing under data/. Exit codes: 0 no error findings
 (warnings allowed), 1 error findings, 2 unusable input or usage error.
 
+`sse-stats check-register FILE [--mapping NAME] [--format text|json]` checks a
+unit-level register the same way (columns, unit rules, codes), per country and
+year, before anything is aggregated; same exit codes.
+
 `sse-stats export [--lang en|fr|es] [--curated DIR]` writes the ICLS background
 tables (XLSX, CSV, SDMX-CSV, ILOSTAT layout) from the curated store, after
 disclosure control, under DIR/exports only. Exit 0 written, 2 usage or store
@@ -56,6 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--schemas", type=Path, default=None, help=argparse.SUPPRESS)
+    register = commands.add_parser(
+        "check-register",
+        help="validate a unit-level register (one row per unit, CSV or Parquet)",
+    )
+    register.add_argument("file", type=Path, help="the register (.csv or .parquet)")
+    register.add_argument(
+        "--mapping",
+        default="make_register",
+        help="the register mapping (schemas/registers/<name>.yaml)",
+    )
+    register.add_argument("--format", choices=("text", "json"), default="text")
+    register.add_argument(
+        "--limit", type=int, default=50, help="findings listed per rule and country"
+    )
+    register.add_argument("--schemas", type=Path, default=None, help=argparse.SUPPRESS)
     export = commands.add_parser(
         "export",
         help="write the ICLS background tables under CURATED/exports "
@@ -88,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args)
     if args.command == "export":
         return _export(args)
+    if args.command == "check-register":
+        return _check_register(args)
     return EXIT_USAGE  # pragma: no cover - argparse requires a command
 
 
@@ -131,6 +152,36 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(report.to_json() if args.format == "json" else report.head_text())
     return report.exit_code
+
+
+def _check_register(args: argparse.Namespace) -> int:
+    from sse_stats.register.process import validation_only
+    from sse_stats.register.report import RegisterCheck
+    from sse_stats.validate.catalogue import cached_rules
+
+    schemas = args.schemas or Paths.default().schemas
+    if not args.file.is_file():
+        print(f"sse-stats: {args.file}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    if args.limit < 1:
+        print("sse-stats: --limit must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        validation = validation_only(
+            args.file, schemas, mapping=args.mapping, limit=args.limit
+        )
+        catalogue = cached_rules((schemas / "rules").resolve())
+    except SseStatsError as exc:
+        print(f"sse-stats: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    check = RegisterCheck(
+        file=args.file.name,
+        mapping=args.mapping,
+        validation=validation,
+        catalogue=catalogue,
+    )
+    print(check.to_json() if args.format == "json" else check.text())
+    return check.exit_code
 
 
 def _export(args: argparse.Namespace) -> int:

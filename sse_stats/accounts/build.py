@@ -412,9 +412,7 @@ class _Builder:
         else:
             wanted = derivation.numerator.measures
         cells = [
-            c
-            for c in working.values()
-            if wanted is None or c.get("measure") in wanted
+            c for c in working.values() if wanted is None or c.get("measure") in wanted
         ]
         for cell in cells:
             output = self._output_from(derivation, cell)

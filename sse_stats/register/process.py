@@ -239,20 +239,8 @@ def process_register(
     con = connect(threads=threads, memory_limit=memory_limit)
     try:
         types = column_types(con, path)
-        missing = [c for c in spec.columns() if c not in types]
-        if missing:
-            findings = [
-                catalogue.finding(
-                    "required_column_present",
-                    file=path.name,
-                    row=1 if register_format(path) == "csv" else None,
-                    column=column,
-                    value=None,
-                    detail=f'the register has no column "{column}" '
-                    f"(mapping {spec.file})",
-                )
-                for column in missing
-            ]
+        findings = missing_columns(spec, path, types, catalogue)
+        if findings:
             return _blocked(
                 spec,
                 path,
@@ -526,6 +514,28 @@ def findings_frame(findings: list[Finding]) -> pd.DataFrame:
     return frame
 
 
+def missing_columns(
+    spec: RegisterMapping,
+    path: Path,
+    types: Mapping[str, str],
+    catalogue: RuleCatalogue,
+) -> list[Finding]:
+    """A ``required_column_present`` finding per column the mapping reads but
+    the register lacks (the header line of a CSV)."""
+    return [
+        catalogue.finding(
+            "required_column_present",
+            file=path.name,
+            row=1 if register_format(path) == "csv" else None,
+            column=column,
+            value=None,
+            detail=f'the register has no column "{column}" (mapping {spec.file})',
+        )
+        for column in spec.columns()
+        if column not in types
+    ]
+
+
 def validation_only(
     path: Path,
     schemas_dir: Path,
@@ -533,12 +543,22 @@ def validation_only(
     mapping: str = DEFAULT_MAPPING,
     limit: int = 50,
 ) -> RegisterValidation:
-    """Unit-level validation alone (units and codes), for ``check``-like uses."""
+    """Unit-level validation alone (columns, units and codes), for ``check``.
+
+    Raises:
+        UsageError: the file is not ``.csv`` or ``.parquet``.
+        SchemaFileError: the mapping or another schema file is malformed.
+    """
+    register_format(path)
     catalogue: RuleCatalogue = cached_rules((schemas_dir / "rules").resolve())
     spec = load_register_mapping(schemas_dir, mapping, rule_names=list(catalogue))
     con = connect()
     try:
-        units = Units(mapping=spec, path=path, types=column_types(con, path))
+        types = column_types(con, path)
+        missing = missing_columns(spec, path, types, catalogue)
+        if missing:
+            return RegisterValidation(findings=missing)
+        units = Units(mapping=spec, path=path, types=types)
         result = check_units(con, units, catalogue, limit=limit)
         fine_cells(con, units, negative=result.negative, empty=result.empty)
         check_codes(

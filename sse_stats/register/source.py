@@ -200,14 +200,26 @@ def _number(variable: Variable, kind: str) -> str:
 
 
 def column_types(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
-    """Every column of the register and its DuckDB type (VARCHAR for CSV)."""
+    """Every column of the register and its DuckDB type (VARCHAR for CSV).
+
+    Raises:
+        UsageError: the file is missing or cannot be read as CSV or Parquet
+            (the reader's reason, first line, is in the message).
+    """
     if register_format(path) == "parquet":
         sql = "DESCRIBE SELECT * FROM read_parquet($file)"
     else:
         sql = (
             "DESCRIBE SELECT * FROM read_csv($file, header = true, all_varchar = true)"
         )
-    rows = con.execute(sql, {"file": str(path)}).fetchall()
+    try:
+        rows = con.execute(sql, {"file": str(path)}).fetchall()
+    except duckdb.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UsageError(
+            f"{path.name}: cannot be read as a {register_format(path)} register "
+            f"({reason[:200]}) (rule: file_is_readable)"
+        ) from exc
     return {str(r[0]): str(r[1]) for r in rows}
 
 

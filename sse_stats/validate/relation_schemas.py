@@ -31,6 +31,7 @@ ObjArray = npt.NDArray[np.object_]
 #: Components fixed in every relation: the observation key (schema.md §2) and EDITION.
 FIXED: tuple[str, ...] = (*DIMENSIONS, "measure", "unit_state", "share_base", "edition")
 
+
 @dataclass(frozen=True, slots=True)
 class Tolerance:
     """§8.4: ``rounding × Σ 10^(UNIT_MULT − decimals) + relative × |lhs|``."""
