@@ -113,7 +113,10 @@ def register_observations(
     errors = 0
     stray_count, stray_findings = 0, []
     for register, file_keys in by_file.items():
-        results = process_partitions(register, settings.schemas, file_keys)
+        try:
+            results = process_partitions(register, settings.schemas, file_keys)
+        except SseStatsError as exc:  # an unreadable file: a message, no traceback
+            raise dg.Failure(description=str(exc)) from exc
         for key, result in results.items():
             published = publish_register(settings.curated, result, key)
             partitions[key] = {
