@@ -5,8 +5,10 @@ a ``submissions`` partition keyed by its identity (``<name>@<sha8>``, the keys
 the ``raw_submissions`` sensor uses), materialises validation/findings and
 harmonised/observations for each partition (the same assets
 ``dagster dev -m pipelines.definitions`` shows), then meta/publication and the
-assets built from it (satellite tables). A file with the same bytes as another
-is a duplicate, not a second submission. A submission already staged from the
+assets built from it (satellite tables); the unit-level registers under
+``registers/<mapping>/`` run as the register sensor asks (one run per file over
+its countries and years) before the publication. A file with the same bytes as
+another is a duplicate, not a second submission. A submission already staged from the
 same bytes, rules, mapping and library version is not checked again
 (``--recheck`` checks every file). Prints one line per file and a summary.
 
@@ -34,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from pipelines.assets import (
     ALL_ASSETS,
@@ -41,10 +47,18 @@ from pipelines.assets import (
     meta_publication,
     validation_findings,
 )
+from pipelines.assets.registers import (
+    FILE_TAG,
+    MAPPING_TAG,
+    REGISTER_PARTITIONS,
+    register_observations,
+)
 from pipelines.assets.submissions import FINDINGS_KEY, TRIGGER_TAG
 from pipelines.partitions import SUBMISSIONS
 from pipelines.resources import PathsResource
+from sse_stats.errors import SseStatsError
 from sse_stats.publish.publication import scan_raw, staged_unchanged
+from sse_stats.register.publish import REGISTERS_DIR, RegisterFile, discover
 from sse_stats.settings import Paths
 
 EXIT_OK, EXIT_REJECTED, EXIT_SYSTEM = 0, 1, 2
@@ -167,6 +181,8 @@ def run(paths: Paths, *, recheck: bool = False) -> int:
             outcomes.append(_outcome(raw_file.name, result))
         for outcome in sorted(outcomes, key=lambda o: o.name):
             print(outcome.line())
+        # Registers before the publication, whose serving copy then holds them.
+        registers = _registers(paths, instance, resources)
         published = dg.materialize(
             _PUBLICATION_ASSETS,
             instance=instance,
@@ -182,7 +198,63 @@ def run(paths: Paths, *, recheck: bool = False) -> int:
     if any(o.status == "error" for o in outcomes):
         return EXIT_SYSTEM
     fine = ("accepted", "duplicate")
-    return EXIT_OK if all(o.status in fine for o in outcomes) else EXIT_REJECTED
+    every_fine = all(o.status in fine for o in outcomes) and not registers
+    return EXIT_OK if every_fine else EXIT_REJECTED
+
+
+def _registers(
+    paths: Paths, instance: dg.DagsterInstance, resources: dict[str, Any]
+) -> list[str]:
+    """Run the register partitions, one run per file (as the register sensor
+    asks); print a line per file; return the blocked partitions."""
+    try:
+        found = discover(paths.raw / REGISTERS_DIR, paths.schemas)
+    except SseStatsError as exc:
+        print(f"registers: refused - {_one_line(exc)}")
+        return ["registers"]
+    if not found:
+        return []
+    known = set(instance.get_dynamic_partitions(REGISTER_PARTITIONS))
+    new = [key for key in found if key not in known]
+    if new:
+        instance.add_dynamic_partitions(REGISTER_PARTITIONS, new)
+    by_file: dict[RegisterFile, list[str]] = {}
+    for key, register in found.items():
+        by_file.setdefault(register, []).append(key)
+    order = list(instance.get_dynamic_partitions(REGISTER_PARTITIONS))
+    blocked: list[str] = []
+    for register, keys in by_file.items():
+        keys = sorted(keys, key=order.index)
+        tags = {**_TAGS, FILE_TAG: str(register.path), MAPPING_TAG: register.mapping}
+        if len(keys) > 1:
+            tags |= {
+                ASSET_PARTITION_RANGE_START_TAG: keys[0],
+                ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+            }
+        result = dg.materialize(
+            [register_observations],
+            partition_key=keys[0] if len(keys) == 1 else None,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            tags=tags,
+            run_config=_QUIET,
+        )
+        meta = _metadata(result, register_observations.key)
+        if not result.success or not meta:
+            blocked += keys
+            print(f"{register.path.name}: error - {_failure(result)}")
+            continue
+        stopped = [str(k) for k in meta.get("blocked") or []]
+        blocked += stopped
+        name = register.path.name.encode("unicode_escape").decode("ascii")
+        print(
+            f"{name}: register, {meta.get('units', 0):,} units, "
+            f"{len(keys) - len(stopped)} of {len(keys)} countries and years "
+            f"published ({meta.get('dagster/row_count', 0)} observations)"
+            + (f"; blocked: {', '.join(stopped)}" if stopped else "")
+        )
+    return blocked
 
 
 @contextmanager

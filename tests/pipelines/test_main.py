@@ -291,3 +291,32 @@ def test_a_changed_file_becomes_a_new_edition_of_its_country(
     assert len(revisions) > 0
     meta = read_table(curated, "meta", "submissions")
     assert list(meta["source_file"]) == [GOOD_PRT, GOOD_PRT]
+
+
+def test_register__one_run_per_file__bad_country_blocked_exit_1(
+    folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A register under raw/registers/<mapping>/: its countries run in one run;
+    a bad unit in Spain blocks Spain (exit 1), Portugal is in the serving copy."""
+    raw, curated = folders
+    add(raw, "good", GOOD)
+    sample = ROOT / "data" / "raw" / "registers" / "make_register"
+    target = raw / "registers" / "make_register"
+    target.mkdir(parents=True)
+    lines = (sample / "sample_register_2022.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    spanish = next(i for i, line in enumerate(lines) if ",ESP," in line)
+    cells = lines[spanish].split(",")
+    cells[header.index("employees")] = "-2"
+    lines[spanish] = ",".join(cells)
+    (target / "register.csv").write_text("\n".join(lines) + "\n")
+    code = main(["--raw", str(raw), "--curated", str(curated)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "register.csv: register, 3,000 units, 1 of 2 countries and years" in out
+    assert "blocked: ESP_2022" in out
+    with open_duckdb(curated / "sse.duckdb", read_only=True) as con:
+        rows = con.execute(
+            "SELECT DISTINCT register_partition FROM register.observations"
+        ).fetchall()
+    assert rows == [("PRT_2022",)]
