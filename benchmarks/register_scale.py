@@ -117,6 +117,8 @@ def run_child(mode: str, register: Path) -> tuple[float, Peak, dict[str, object]
     forked table workers included) is sampled every 100 ms from /proc.
     """
     command = [sys.executable, __file__, "--child", mode, "--register", str(register)]
+    if mode != "register":
+        command += ["--sql", bare_sql(register, mode == "sets")]
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     peak = Peak()
@@ -139,9 +141,9 @@ def run_child(mode: str, register: Path) -> tuple[float, Peak, dict[str, object]
 # ------------------------------------------------------------------ children
 
 
-def child_bare(register: Path, grouping_sets: bool) -> dict[str, object]:
-    import duckdb
-
+def bare_sql(register: Path, grouping_sets: bool) -> str:
+    """The bare GROUP BY (or GROUPING SETS) of the register, built in the parent
+    so the child imports nothing but duckdb (a fair process wall time)."""
     from sse_stats.register.aggregate import grouping_sets as sets_of
     from sse_stats.register.mapping import load_register_mapping
 
@@ -160,13 +162,16 @@ def child_bare(register: Path, grouping_sets: bool) -> dict[str, object]:
         )
     else:
         group = keys
+    reader = "read_parquet($f)" if register.suffix == ".parquet" else "read_csv($f)"
+    return f"SELECT {keys}, count(*), {sums} FROM {reader} GROUP BY {group}"  # noqa: S608
+
+
+def child_bare(register: Path, sql: str) -> dict[str, object]:
+    import duckdb
+
     con = duckdb.connect()
     start = time.perf_counter()
-    reader = "read_parquet($f)" if register.suffix == ".parquet" else "read_csv($f)"
-    rows = con.execute(
-        f"SELECT {keys}, count(*), {sums} FROM {reader} GROUP BY {group}",  # noqa: S608
-        {"f": str(register)},
-    ).fetchall()
+    rows = con.execute(sql, {"f": str(register)}).fetchall()
     return {"seconds": time.perf_counter() - start, "rows": len(rows)}
 
 
@@ -202,12 +207,13 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, help="write the register here, keep it")
     parser.add_argument("--child", choices=["bare", "sets", "register"])
+    parser.add_argument("--sql", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         if args.child == "register":
             report = child_register(args.register)
         else:
-            report = child_bare(args.register, args.child == "sets")
+            report = child_bare(args.register, args.sql)
         print(json.dumps(report))
         return
     with tempfile.TemporaryDirectory(prefix="register_scale_") as tmp:
