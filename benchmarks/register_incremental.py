@@ -56,23 +56,12 @@ def generate(out: Path, units: int, countries: int, years: str, seed: int) -> No
 
 
 def add(curated: Path, register: Path, key: str) -> float:
-    """Process and publish one partition; return the seconds it took."""
-    from sse_stats.register.publish import (
-        RegisterFile,
-        process_partition,
-        publish_register,
-    )
-
-    start = time.perf_counter()
-    result = process_partition(
-        RegisterFile(path=register, mapping="make_register"), SCHEMAS, key
-    )
-    publish_register(curated, result, key)
-    return time.perf_counter() - start
+    """Process and publish one partition (its units only); the seconds it took."""
+    return load(curated, register, [key])
 
 
 def load(curated: Path, register: Path, keys: list[str]) -> float:
-    """Process every partition of a file in one scan, publish each; seconds."""
+    """Process partitions of a file (several: in one scan), publish each; seconds."""
     from sse_stats.register.publish import (
         RegisterFile,
         process_partitions,
