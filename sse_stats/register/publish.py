@@ -249,6 +249,9 @@ def process_partitions(
         mapping=register.mapping,
         **options,  # type: ignore[arg-type]
     )
+    if whole.blocked and not whole.by_partition:
+        # The file itself failed (a column missing): every partition gets it.
+        return dict.fromkeys(pairs, whole)
     missing = [key for key, pair in pairs.items() if pair not in whole.by_partition]
     if missing:
         raise UsageError(f"{register.path.name} holds no unit of {missing}")

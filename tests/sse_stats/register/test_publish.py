@@ -17,6 +17,7 @@ from sse_stats.register.publish import (
     discover,
     partition_key,
     process_partition,
+    process_partitions,
     publish_register,
     split_key,
     stray_units,
@@ -132,3 +133,19 @@ def test_stray_units__no_country_year__listed_by_line(tmp_path: Path) -> None:
     clean = crafted(rows[:3], tmp_path / "clean.csv")
     none = stray_units(RegisterFile(path=clean, mapping="make_register"), SCHEMAS)
     assert (none.count, none.findings) == (0, [])
+
+
+def test_process_partitions__missing_column__every_partition_blocked(
+    tmp_path: Path,
+) -> None:
+    rows = [unit() for _ in range(3)] + [
+        unit(ref_area="ESP", region="ES-CT") for _ in range(3)
+    ]
+    path = crafted(rows, tmp_path / "reg.parquet")
+    pd.read_parquet(path).drop(columns=["wages"]).to_parquet(path, index=False)
+    register = RegisterFile(path=path, mapping="make_register")
+    results = process_partitions(register, SCHEMAS, ["ESP_2022", "PRT_2022"])
+    assert set(results) == {"ESP_2022", "PRT_2022"}
+    for result in results.values():
+        assert result.blocked and result.observations.empty
+        assert [f.rule for f in result.findings] == ["required_column_present"]
