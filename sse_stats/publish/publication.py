@@ -67,12 +67,10 @@ characters become ``_`` and a short hash of the real name is appended).
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
 import re
-import time
 import unicodedata
 import uuid
 from collections import Counter
@@ -92,11 +90,12 @@ from sse_stats.check import (
     country_from_name,
     is_template,
 )
-from sse_stats.errors import Finding, StoreError, StoreLockedError, UsageError
+from sse_stats.errors import Finding, StoreError, UsageError
 from sse_stats.publish.editions import current_and_revisions, view_definitions
 from sse_stats.publish.store import (
     PARQUET_DIR,
     TableChange,
+    exclusive_lock,
     publish_tables,
     read_small_tables,
 )
@@ -1571,26 +1570,12 @@ def _lineage(
 @contextmanager
 def _publication_lock(curated: Path) -> Iterator[None]:
     """One publication at a time on a curated folder (``staging/.lock``)."""
-    staging = _inside(curated, STAGING_DIR)
-    staging.mkdir(parents=True, exist_ok=True)
-    fd = os.open(staging / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + _LOCK_TIMEOUT_SECONDS
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StoreLockedError(
-                        f"another publication has held {staging / _LOCK} for over "
-                        f"{_LOCK_TIMEOUT_SECONDS:.0f} s; wait for it or stop it",
-                        path=str(staging / _LOCK),
-                    ) from None
-                time.sleep(0.05)
+    with exclusive_lock(
+        _inside(curated, STAGING_DIR) / _LOCK,
+        timeout=_LOCK_TIMEOUT_SECONDS,
+        holder="another publication",
+    ):
         yield
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------

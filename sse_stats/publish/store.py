@@ -935,13 +935,19 @@ def _os_errors(what: str) -> Iterator[None]:
 
 
 @contextmanager
-def _store_lock(root: Path) -> Iterator[None]:
-    """Hold the store's exclusive lock (not re-entrant: take it once per call)."""
-    staging = root / STAGING_DIR
-    staging.mkdir(parents=True, exist_ok=True)
-    fd = os.open(staging / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+def exclusive_lock(path: Path, *, timeout: float, holder: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block.
+
+    Waits with a growing back-off up to ``timeout`` seconds, then raises
+    :class:`StoreLockedError` naming the file and who holds it (``holder``:
+    "another writer", "another publication"). Not re-entrant: one ``flock`` per
+    open descriptor, so take it once per call. Closing the descriptor releases it
+    (also when the process dies).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + _STORE_LOCK_TIMEOUT_SECONDS
+        deadline = time.monotonic() + timeout
         delay = 0.01
         while True:
             try:
@@ -950,16 +956,26 @@ def _store_lock(root: Path) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise StoreLockedError(
-                        f"another writer has held {staging / _LOCK} for over "
-                        f"{_STORE_LOCK_TIMEOUT_SECONDS:.0f} s; wait for it to "
-                        "finish or stop it",
-                        path=str(staging / _LOCK),
+                        f"{holder} has held {path} for over {timeout:.0f} s; "
+                        "wait for it to finish or stop it",
+                        path=str(path),
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the flock
+        os.close(fd)
+
+
+@contextmanager
+def _store_lock(root: Path) -> Iterator[None]:
+    """Hold the store's exclusive lock (not re-entrant: take it once per call)."""
+    with exclusive_lock(
+        root / STAGING_DIR / _LOCK,
+        timeout=_STORE_LOCK_TIMEOUT_SECONDS,
+        holder="another writer",
+    ):
+        yield
 
 
 def _new_stage(root: Path) -> Path:
