@@ -42,7 +42,9 @@ class SatelliteSummary:
     findings: int
 
 
-def _received_at(curated: Path) -> dict[str, str]:
+def received_at_by_file(curated: Path) -> dict[str, str]:
+    """``meta.submissions.received_at`` by source file (an empty EDITION reads
+    as the date its file was received, schema.md §9.1 rule 1)."""
     submissions = read_table(curated, "meta", "submissions")
     if not {"source_file", "received_at"} <= set(submissions.columns):
         return {}
@@ -76,7 +78,9 @@ def publish_satellite(curated: Path, schemas_dir: Path) -> SatelliteSummary:
     previous tables in place.
     """
     observations = read_table(curated, "harmonised", "observations")
-    tables, findings = build_satellite(observations, schemas_dir, _received_at(curated))
+    tables, findings = build_satellite(
+        observations, schemas_dir, received_at_by_file(curated)
+    )
     rows: dict[str, int] = {}
     countries: dict[str, list[str]] = {}
     for name, frame in tables.items():

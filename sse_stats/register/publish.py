@@ -119,9 +119,7 @@ def discover(raw_registers: Path, schemas_dir: Path) -> dict[str, RegisterFile]:
     out: dict[str, RegisterFile] = {}
     for register in register_files(raw_registers):
         mapping = load_register_mapping(schemas_dir, register.mapping)
-        cte, params = Units(mapping=mapping, path=register.path).sql(
-            row_numbers=False
-        )
+        cte, params = Units(mapping=mapping, path=register.path).sql(row_numbers=False)
         con = connect(threads=1)
         try:
             rows = con.execute(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +48,7 @@ from sse_stats.publish.export.layout import blocks_of
 from sse_stats.publish.export.protect import ProtectionSummary, protect_for_export
 from sse_stats.publish.export.texts import LANGUAGES, load_texts
 from sse_stats.publish.export.xlsx import write_workbook
+from sse_stats.publish.satellite import received_at_by_file
 from sse_stats.publish.store import read_table
 from sse_stats.schema.load import load_schema
 
@@ -169,20 +170,8 @@ def _observations(curated: Path) -> pd.DataFrame:
     columns = [*OBSERVATION_COLUMNS, "base_measure"]
     if observations.empty:
         return pd.DataFrame(columns=columns)
-    pool = select_editions(observations, _received_at(curated))
+    pool = select_editions(observations, received_at_by_file(curated))
     return pd.DataFrame.from_records(list(pool.values()), columns=columns)
-
-
-def _received_at(curated: Path) -> Mapping[str, str]:
-    submissions = read_table(curated, "meta", "submissions")
-    if not {"source_file", "received_at"} <= set(submissions.columns):
-        return {}
-    return {
-        str(f): str(r)
-        for f, r in zip(
-            submissions["source_file"], submissions["received_at"], strict=True
-        )
-    }
 
 
 def _promote(
