@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import csv
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sse_stats.errors import SchemaFileError
 from sse_stats.schema.key import DIMENSIONS
-from sse_stats.schema.load import load_codelist, load_yaml
+from sse_stats.schema.load import (
+    load_codelist,
+    load_yaml,
+    require_mapping,
+    require_sequence,
+)
 
 KEY_COLUMNS: tuple[str, ...] = (
     *DIMENSIONS,
@@ -282,7 +287,9 @@ def load_shells(schemas_dir: Path) -> dict[str, TableShell]:
 def load_context(schemas_dir: Path) -> ShellContext:
     """Read the reference data shells need (see :class:`ShellContext`)."""
     common_file = "_common.yaml"
-    common = _mapping(load_yaml(schemas_dir / "tables" / common_file), common_file, "")
+    common = require_mapping(
+        load_yaml(schemas_dir / "tables" / common_file), common_file, ""
+    )
     _check_keys(
         common,
         {"flag_precedence", "satellite_measures", "coverage_without_note"},
@@ -290,11 +297,11 @@ def load_context(schemas_dir: Path) -> ShellContext:
         "",
     )
     satellite: dict[str, SatelliteMeasure] = {}
-    for code, raw in _mapping(
+    for code, raw in require_mapping(
         common.get("satellite_measures"), common_file, "satellite_measures"
     ).items():
         where = f"satellite_measures.{code}"
-        spec = _mapping(raw, common_file, where)
+        spec = require_mapping(raw, common_file, where)
         _check_keys(spec, {"label_en", "unit", "additive"}, common_file, where)
         unit = str(spec.get("unit", ""))
         if unit not in _RESULT_UNITS:
@@ -310,12 +317,12 @@ def load_context(schemas_dir: Path) -> ShellContext:
             additive=bool(spec.get("additive", False)),
         )
     codelists = schemas_dir / "harmonised" / "codelists"
-    hierarchies = _mapping(
+    hierarchies = require_mapping(
         load_yaml(schemas_dir / "harmonised" / "hierarchies.yaml"),
         "hierarchies.yaml",
         "",
     )
-    measure_classes = _mapping(
+    measure_classes = require_mapping(
         hierarchies.get("measures", {}), "hierarchies.yaml", "measures"
     )
     additive = {str(m) for m in measure_classes.get("additive", []) or []}
@@ -323,7 +330,7 @@ def load_context(schemas_dir: Path) -> ShellContext:
     return ShellContext(
         flag_precedence=tuple(
             str(f)
-            for f in _sequence(
+            for f in require_sequence(
                 common.get("flag_precedence"), common_file, "flag_precedence"
             )
         ),
@@ -372,7 +379,7 @@ def _shell(
     known_measures: set[str],
     codelists: Mapping[str, frozenset[str]],
 ) -> TableShell:
-    raw = _mapping(doc, file, "")
+    raw = require_mapping(doc, file, "")
     _check_keys(raw, _SHELL_KEYS, file, "")
     for required in ("name", "measures", "presentation"):
         if required not in raw:
@@ -388,7 +395,7 @@ def _shell(
     dimensions = _shown_dimensions(raw.get("dimensions") or {}, file, codelists)
     fixed = {
         str(k): str(v)
-        for k, v in _mapping(raw.get("fixed") or {}, file, "fixed").items()
+        for k, v in require_mapping(raw.get("fixed") or {}, file, "fixed").items()
     }
     for dim in fixed:
         _check_column(dim, file, f"fixed.{dim}", DIMENSIONS)
@@ -396,24 +403,24 @@ def _shell(
             raise SchemaFileError(file, f"fixed.{dim}", "is also a shown dimension")
     cells = tuple(
         _selector(item, file, f"measures[{i}]", known_measures)
-        for i, item in enumerate(_sequence(raw["measures"], file, "measures"))
+        for i, item in enumerate(require_sequence(raw["measures"], file, "measures"))
     )
     derivations = tuple(
         _derivation(item, file, f"derivations[{i}]", known_measures, context)
         for i, item in enumerate(
-            _sequence(raw.get("derivations") or [], file, "derivations")
+            require_sequence(raw.get("derivations") or [], file, "derivations")
         )
     )
     ids = [d.id for d in derivations]
     if len(set(ids)) != len(ids):
         raise SchemaFileError(file, "derivations", f"repeated id in {ids}")
-    layout = _mapping(raw.get("layout") or {}, file, "layout")
+    layout = require_mapping(raw.get("layout") or {}, file, "layout")
     _check_keys(layout, {"rows", "columns"}, file, "layout")
-    presentation = _mapping(raw["presentation"], file, "presentation")
+    presentation = require_mapping(raw["presentation"], file, "presentation")
     _check_keys(presentation, {"units", "measures"}, file, "presentation")
     units = {
         str(k): _mult(v, file, f"presentation.units.{k}")
-        for k, v in _mapping(
+        for k, v in require_mapping(
             presentation.get("units") or {}, file, "presentation.units"
         ).items()
     }
@@ -425,7 +432,7 @@ def _shell(
                 f"unknown unit class{_hint(unit, _UNIT_CLASSES)}",
             )
     footnotes = tuple(
-        str(f) for f in _sequence(raw.get("footnotes") or [], file, "footnotes")
+        str(f) for f in require_sequence(raw.get("footnotes") or [], file, "footnotes")
     )
     for note in footnotes:
         if note not in _FOOTNOTES:
@@ -454,7 +461,7 @@ def _shell(
         presentation_units=units,
         presentation_measures={
             str(k): _mult(v, file, f"presentation.measures.{k}")
-            for k, v in _mapping(
+            for k, v in require_mapping(
                 presentation.get("measures") or {}, file, "presentation.measures"
             ).items()
         },
@@ -468,7 +475,7 @@ def _shown_dimensions(
     raw: Any, file: str, codelists: Mapping[str, frozenset[str]]
 ) -> dict[str, frozenset[str] | None]:
     out: dict[str, frozenset[str] | None] = {}
-    for dim, codes in _mapping(raw, file, "dimensions").items():
+    for dim, codes in require_mapping(raw, file, "dimensions").items():
         where = f"dimensions.{dim}"
         _check_column(str(dim), file, where, DIMENSIONS)
         if str(dim) in _FREE_DIMENSIONS:
@@ -480,7 +487,7 @@ def _shown_dimensions(
         if codes == ANY:
             out[str(dim)] = None
             continue
-        listed = frozenset(str(c) for c in _sequence(codes, file, where))
+        listed = frozenset(str(c) for c in require_sequence(codes, file, where))
         allowed = codelists.get(str(dim))
         unknown = sorted(
             c
@@ -496,7 +503,7 @@ def _shown_dimensions(
 
 
 def _selector(raw: Any, file: str, where: str, known: set[str]) -> CellSelector:
-    spec = _mapping(raw, file, where)
+    spec = require_mapping(raw, file, where)
     if "measure" not in spec:
         raise SchemaFileError(file, where, "needs `measure`")
     measures = _codes(spec["measure"], file, f"{where}.measure")
@@ -519,7 +526,7 @@ def _selector(raw: Any, file: str, where: str, known: set[str]) -> CellSelector:
 def _derivation(
     raw: Any, file: str, where: str, known: set[str], context: ShellContext
 ) -> Derivation:
-    spec = _mapping(raw, file, where)
+    spec = require_mapping(raw, file, where)
     kind = str(spec.get("kind", ""))
     common = {"id", "kind"}
     if kind in ("sum", "linear"):
@@ -546,7 +553,9 @@ def _derivation(
             target = str(spec.get("target", ""))
             terms = tuple(
                 (str(c), int(k))
-                for c, k in _mapping(spec.get("terms"), file, f"{where}.terms").items()
+                for c, k in require_mapping(
+                    spec.get("terms"), file, f"{where}.terms"
+                ).items()
             )
         if not terms and children_from is None:
             raise SchemaFileError(file, where, "needs children, children_from or terms")
@@ -556,10 +565,12 @@ def _derivation(
                 raise SchemaFileError(file, where, f"unknown measures {bad}")
         zero = tuple(
             ZeroIfAbsent(
-                code=str(_mapping(z, file, f"{where}.zero_if_absent[{i}]")["code"]),
+                code=str(
+                    require_mapping(z, file, f"{where}.zero_if_absent[{i}]")["code"]
+                ),
                 when={
                     str(c): _match(v, file, f"{where}.zero_if_absent[{i}].when.{c}")
-                    for c, v in _mapping(
+                    for c, v in require_mapping(
                         z.get("when", {}), file, f"{where}.zero_if_absent[{i}].when"
                     ).items()
                 },
@@ -603,7 +614,7 @@ def _derivation(
             )
         denominator = {
             str(k): str(v)
-            for k, v in _mapping(
+            for k, v in require_mapping(
                 spec.get("denominator"), file, f"{where}.denominator"
             ).items()
         }
@@ -629,7 +640,7 @@ def _derivation(
 def _perimeter(raw: Any, file: str) -> Perimeter | None:
     if raw is None:
         return None
-    spec = _mapping(raw, file, "perimeter")
+    spec = require_mapping(raw, file, "perimeter")
     _check_keys(spec, {"total", "fallback"}, file, "perimeter")
     fallback = spec.get("fallback")
     if fallback not in (None, "single_group"):
@@ -736,22 +747,10 @@ def _read_identities(entries: Any) -> tuple[Identity, ...]:
 # ----------------------------------------------------------------- helpers
 
 
-def _mapping(raw: Any, file: str, where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise SchemaFileError(file, where or "(file)", "a mapping is required")
-    return raw
-
-
-def _sequence(raw: Any, file: str, where: str) -> Sequence[Any]:
-    if isinstance(raw, str) or not isinstance(raw, Sequence):
-        raise SchemaFileError(file, where, "a list is required")
-    return raw
-
-
 def _codes(raw: Any, file: str, where: str) -> frozenset[str]:
     if isinstance(raw, str):
         return frozenset({raw})
-    return frozenset(str(c) for c in _sequence(raw, file, where))
+    return frozenset(str(c) for c in require_sequence(raw, file, where))
 
 
 def _match(raw: Any, file: str, where: str) -> Match:

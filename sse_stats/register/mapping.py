@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from sse_stats.errors import SchemaFileError
-from sse_stats.schema.load import load_codelist, load_yaml
+from sse_stats.schema.load import (
+    load_codelist,
+    load_yaml,
+    require_mapping,
+    require_sequence,
+)
 
 DIMENSIONS: tuple[str, ...] = (
     "ref_area",
@@ -212,7 +217,7 @@ def load_register_mapping(
         raise SchemaFileError(f"{name}.yaml", "(file)", "not a mapping name")
     path = schemas_dir / "registers" / f"{name}.yaml"
     file = path.name
-    raw = _mapping(load_yaml(path), file, "")
+    raw = require_mapping(load_yaml(path), file, "")
     _check_keys(raw, _TOP_KEYS, file, "")
     for key in ("name", "unit_id", "dimensions", "variables", "series", "breakdowns"):
         if key not in raw:
@@ -251,7 +256,7 @@ def load_register_mapping(
 
 def _dimensions(raw: Any, file: str) -> dict[str, DimensionSource]:
     out: dict[str, DimensionSource] = {}
-    spec = _mapping(raw, file, "dimensions")
+    spec = require_mapping(raw, file, "dimensions")
     for dim, value in spec.items():
         where = f"dimensions.{dim}"
         if dim not in DIMENSIONS:
@@ -261,7 +266,7 @@ def _dimensions(raw: Any, file: str) -> dict[str, DimensionSource]:
                 dimension=dim, column=_column(value, file, where)
             )
             continue
-        item = _mapping(value, file, where)
+        item = require_mapping(value, file, where)
         _check_keys(item, {"column", "constant", "recode"}, file, where)
         if ("column" in item) == ("constant" in item):
             raise SchemaFileError(file, where, "needs exactly one of column, constant")
@@ -270,7 +275,7 @@ def _dimensions(raw: Any, file: str) -> dict[str, DimensionSource]:
             continue
         recode = {
             str(k): str(v)
-            for k, v in _mapping(
+            for k, v in require_mapping(
                 item.get("recode") or {}, file, f"{where}.recode"
             ).items()
         }
@@ -287,10 +292,10 @@ def _dimensions(raw: Any, file: str) -> dict[str, DimensionSource]:
 
 def _variables(raw: Any, file: str) -> dict[str, Variable]:
     out: dict[str, Variable] = {}
-    for name, value in _mapping(raw, file, "variables").items():
+    for name, value in require_mapping(raw, file, "variables").items():
         where = f"variables.{name}"
         column = _column(name, file, where)
-        item = _mapping(value, file, where)
+        item = require_mapping(value, file, where)
         _check_keys(item, {"kind", "decimals", "may_be_negative"}, file, where)
         kind = str(item.get("kind", ""))
         if kind not in _KINDS:
@@ -312,7 +317,7 @@ def _variables(raw: Any, file: str) -> dict[str, Variable]:
 
 
 def _constants(raw: Any, file: str) -> dict[str, str | None]:
-    spec = _mapping(raw, file, "constants")
+    spec = require_mapping(raw, file, "constants")
     _check_keys(spec, set(_CONSTANTS), file, "constants")
     out: dict[str, str | None] = dict.fromkeys(_CONSTANTS)
     out["freq"] = "A"
@@ -351,9 +356,9 @@ def _unit_rules(
     rule_names: Sequence[str] | None,
 ) -> tuple[UnitRule, ...]:
     out = []
-    for i, value in enumerate(_sequence(raw, file, "unit_rules")):
+    for i, value in enumerate(require_sequence(raw, file, "unit_rules")):
         where = f"unit_rules[{i}]"
-        item = _mapping(value, file, where)
+        item = require_mapping(value, file, where)
         _check_keys(item, {"rule", "identity", "bound", "requires"}, file, where)
         rule = str(item.get("rule", ""))
         if rule_names is not None and rule not in rule_names:
@@ -364,14 +369,14 @@ def _unit_rules(
         if len(forms) != 1:
             raise SchemaFileError(file, where, "needs one of identity, bound, requires")
         form = forms[0]
-        spec = _mapping(item[form], file, f"{where}.{form}")
+        spec = require_mapping(item[form], file, f"{where}.{form}")
         _check_keys(spec, {"lhs", "rhs"}, file, f"{where}.{form}")
         lhs = _known(spec.get("lhs"), variables, file, f"{where}.{form}.lhs")
         rhs = spec.get("rhs")
         if form == "identity":
             terms = tuple(
                 (_known(k, variables, file, f"{where}.{form}.rhs"), int(c))
-                for k, c in _mapping(rhs, file, f"{where}.{form}.rhs").items()
+                for k, c in require_mapping(rhs, file, f"{where}.{form}.rhs").items()
             )
         else:
             terms = ((_known(rhs, variables, file, f"{where}.{form}.rhs"), 1),)
@@ -388,9 +393,9 @@ def _series(
     out: list[Series] = []
     keys: set[tuple[Any, ...]] = set()
     allowed = {"measure", "sum", "unit_measure", *SERIES_CODES}
-    for i, value in enumerate(_sequence(raw, file, "series")):
+    for i, value in enumerate(require_sequence(raw, file, "series")):
         where = f"series[{i}]"
-        item = _mapping(value, file, where)
+        item = require_mapping(value, file, where)
         _check_keys(item, allowed, file, where)
         measure = str(item.get("measure", ""))
         if measure not in codelists["measure"]:
@@ -399,7 +404,7 @@ def _series(
             )
         terms = tuple(
             _known(t, variables, file, f"{where}.sum")
-            for t in _sequence(item.get("sum") or [], file, f"{where}.sum")
+            for t in require_sequence(item.get("sum") or [], file, f"{where}.sum")
         )
         if (measure == COUNT_MEASURE) != (not terms):
             raise SchemaFileError(
@@ -450,9 +455,9 @@ def _breakdowns(
     out = []
     measures = {s.measure for s in series}
     ids: set[str] = set()
-    for i, value in enumerate(_sequence(raw, file, "breakdowns")):
+    for i, value in enumerate(require_sequence(raw, file, "breakdowns")):
         where = f"breakdowns[{i}]"
-        item = _mapping(value, file, where)
+        item = require_mapping(value, file, where)
         _check_keys(item, {"id", "by", "within", "measures"}, file, where)
         ident = str(item.get("id", ""))
         if not _IDENTIFIER.fullmatch(ident) or ident in ids:
@@ -460,10 +465,14 @@ def _breakdowns(
                 file, f"{where}.id", "a unique identifier is required"
             )
         ids.add(ident)
-        by = tuple(str(d) for d in _sequence(item.get("by") or [], file, f"{where}.by"))
+        by = tuple(
+            str(d) for d in require_sequence(item.get("by") or [], file, f"{where}.by")
+        )
         within = {
-            str(d): tuple(str(c) for c in _sequence(codes, file, f"{where}.within.{d}"))
-            for d, codes in _mapping(
+            str(d): tuple(
+                str(c) for c in require_sequence(codes, file, f"{where}.within.{d}")
+            )
+            for d, codes in require_mapping(
                 item.get("within") or {}, file, f"{where}.within"
             ).items()
         }
@@ -482,7 +491,9 @@ def _breakdowns(
             )
         wanted = frozenset(
             str(m)
-            for m in _sequence(item.get("measures") or [], file, f"{where}.measures")
+            for m in require_sequence(
+                item.get("measures") or [], file, f"{where}.measures"
+            )
         )
         unknown = sorted(wanted - measures)
         if unknown:
@@ -516,18 +527,6 @@ def _column(value: Any, file: str, where: str) -> str:
             file, where, f"{name!r} is not a column name ([A-Za-z_][A-Za-z0-9_]*)"
         )
     return name
-
-
-def _mapping(raw: Any, file: str, where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise SchemaFileError(file, where or "(file)", "a mapping is required")
-    return raw
-
-
-def _sequence(raw: Any, file: str, where: str) -> Sequence[Any]:
-    if isinstance(raw, str) or not isinstance(raw, Sequence):
-        raise SchemaFileError(file, where, "a list is required")
-    return raw
 
 
 def _check_keys(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,20 @@ def load_yaml(path: Path) -> Any:
         raise SchemaFileError(path.name, "(file)", "file is missing") from exc
     except yaml.YAMLError as exc:
         raise SchemaFileError(path.name, "(file)", f"invalid YAML: {exc}") from exc
+
+
+def require_mapping(raw: Any, file: str, where: str) -> Mapping[str, Any]:
+    """``raw`` if it is a YAML mapping, else a SchemaFileError naming file and key."""
+    if not isinstance(raw, Mapping):
+        raise SchemaFileError(file, where or "(file)", "a mapping is required")
+    return raw
+
+
+def require_sequence(raw: Any, file: str, where: str) -> Sequence[Any]:
+    """``raw`` if it is a YAML list (not a string), else a SchemaFileError."""
+    if isinstance(raw, str) or not isinstance(raw, Sequence):
+        raise SchemaFileError(file, where, "a list is required")
+    return raw
 
 
 def load_codelist(path: Path) -> CodeList:

@@ -22,7 +22,7 @@ from typing import Any
 import pycountry
 
 from sse_stats.errors import SchemaFileError
-from sse_stats.schema.load import load_codelist, load_yaml
+from sse_stats.schema.load import load_codelist, load_yaml, require_mapping
 from sse_stats.schema.model import CodeList
 
 LANGUAGES: tuple[str, ...] = ("en", "fr", "es")
@@ -423,9 +423,7 @@ def _localised(raw: Any, where: str) -> dict[str, str]:
 
 
 def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise SchemaFileError(EXPORTS_FILE, where or "(file)", "a mapping is required")
-    return raw
+    return require_mapping(raw, EXPORTS_FILE, where)
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
