@@ -20,39 +20,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from synthetic_register import generate
+
 ROOT = Path(__file__).resolve().parents[1]
-MAKE_REGISTER = ROOT.parent / "shared" / "tools" / "make_register.py"
 SCHEMAS = ROOT / "schemas"
 GOAL_RATIO = 1.2
-
-
-def generate(out: Path, units: int, countries: int, years: str, seed: int) -> None:
-    if not MAKE_REGISTER.is_file():
-        sys.exit(f"{MAKE_REGISTER} not found")
-    subprocess.run(
-        [
-            sys.executable,
-            str(MAKE_REGISTER),
-            "--units",
-            str(units),
-            "--countries",
-            str(countries),
-            "--years",
-            years,
-            "--seed",
-            str(seed),
-            "--out",
-            str(out),
-            "--quiet",
-        ],  # fmt: skip
-        check=True,
-    )
 
 
 def add(curated: Path, register: Path, key: str) -> float:
@@ -92,10 +68,16 @@ def main() -> None:
         raw.mkdir(parents=True)
         loaded = raw / "loaded.parquet"
         print(f"generating {args.units:,} units: 25 countries x 2020-2021 …")
-        generate(loaded, args.units, 25, "2020-2021", args.seed)
+        generate(
+            loaded, units=args.units, countries=25, seed=args.seed,
+            years="2020-2021",
+        )  # fmt: skip
         new = base / "new" / "prt_2023.parquet"
         new.parent.mkdir()
-        generate(new, max(args.units // 50, 1000), 1, "2023", args.seed + 1)
+        generate(
+            new, units=max(args.units // 50, 1000), countries=1,
+            seed=args.seed + 1, years="2023",
+        )  # fmt: skip
         keys = list(discover(raw.parent, SCHEMAS))
         print(f"loading {len(keys)} partitions in one run (one scan) …")
         store = base / "store_50"

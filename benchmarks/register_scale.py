@@ -31,33 +31,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from synthetic_register import generate
+
 ROOT = Path(__file__).resolve().parents[1]
-MAKE_REGISTER = ROOT.parent / "shared" / "tools" / "make_register.py"
 SCHEMAS = ROOT / "schemas"
 GOAL_RATIO = 3.0
 GOAL_MEMORY_GB = 1.5
-
-
-def generate(out: Path, units: int, countries: int, seed: int) -> None:
-    """Write the register with make_register.py (not timed)."""
-    if not MAKE_REGISTER.is_file():
-        sys.exit(f"{MAKE_REGISTER} not found: pass --register FILE")
-    subprocess.run(
-        [
-            sys.executable,
-            str(MAKE_REGISTER),
-            "--units",
-            str(units),
-            "--countries",
-            str(countries),
-            "--seed",
-            str(seed),
-            "--out",
-            str(out),
-            "--quiet",
-        ],  # fmt: skip
-        check=True,
-    )
 
 
 @dataclass
@@ -224,7 +203,10 @@ def main() -> None:
             register = folder / f"register_{args.units}.parquet"
             if not register.exists():
                 print(f"generating {args.units:,} units ({args.countries} countries)…")
-                generate(register, args.units, args.countries, args.seed)
+                generate(
+                    register, units=args.units, countries=args.countries,
+                    seed=args.seed,
+                )  # fmt: skip
         measure(register)
 
 
