@@ -36,10 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from pipelines.assets import (
     ALL_ASSETS,
@@ -49,16 +45,16 @@ from pipelines.assets import (
 )
 from pipelines.assets.registers import (
     FILE_TAG,
-    MAPPING_TAG,
     REGISTER_PARTITIONS,
     register_observations,
+    register_run_requests,
 )
 from pipelines.assets.submissions import FINDINGS_KEY, TRIGGER_TAG
 from pipelines.partitions import SUBMISSIONS
 from pipelines.resources import PathsResource
 from sse_stats.errors import SseStatsError
 from sse_stats.publish.publication import scan_raw, staged_unchanged
-from sse_stats.register.publish import REGISTERS_DIR, RegisterFile, discover
+from sse_stats.register.publish import REGISTERS_DIR, discover
 from sse_stats.settings import Paths
 
 EXIT_OK, EXIT_REJECTED, EXIT_SYSTEM = 0, 1, 2
@@ -205,8 +201,9 @@ def run(paths: Paths, *, recheck: bool = False) -> int:
 def _registers(
     paths: Paths, instance: dg.DagsterInstance, resources: dict[str, Any]
 ) -> list[str]:
-    """Run the register partitions, one run per file (as the register sensor
-    asks); print a line per file; return the blocked partitions."""
+    """Run the register partitions as the register sensor asks (one run per
+    file and contiguous block of its partitions); print a line per run; return
+    what was blocked (partitions, or a file whose run failed)."""
     try:
         found = discover(paths.raw / REGISTERS_DIR, paths.schemas)
     except SseStatsError as exc:
@@ -218,40 +215,31 @@ def _registers(
     new = [key for key in found if key not in known]
     if new:
         instance.add_dynamic_partitions(REGISTER_PARTITIONS, new)
-    by_file: dict[RegisterFile, list[str]] = {}
-    for key, register in found.items():
-        by_file.setdefault(register, []).append(key)
-    order = list(instance.get_dynamic_partitions(REGISTER_PARTITIONS))
+    order = instance.get_dynamic_partitions(REGISTER_PARTITIONS)
     blocked: list[str] = []
-    for register, keys in by_file.items():
-        keys = sorted(keys, key=order.index)
-        tags = {**_TAGS, FILE_TAG: str(register.path), MAPPING_TAG: register.mapping}
-        if len(keys) > 1:
-            tags |= {
-                ASSET_PARTITION_RANGE_START_TAG: keys[0],
-                ASSET_PARTITION_RANGE_END_TAG: keys[-1],
-            }
+    for request in register_run_requests(found, order):
         result = dg.materialize(
             [register_observations],
-            partition_key=keys[0] if len(keys) == 1 else None,
+            partition_key=request.partition_key,
             instance=instance,
             resources=resources,
             raise_on_error=False,
-            tags=tags,
+            tags={**_TAGS, **request.tags},
             run_config=_QUIET,
         )
+        name = Path(request.tags[FILE_TAG]).name.encode("unicode_escape")
         meta = _metadata(result, register_observations.key)
-        if not result.success or not meta:
-            blocked += keys
-            print(f"{register.path.name}: error - {_failure(result)}")
+        partitions = meta.get("partitions") or {}
+        if not result.success or not partitions:
+            blocked.append(request.tags[FILE_TAG])
+            print(f"{name.decode('ascii')}: error - {_failure(result)}")
             continue
         stopped = [str(k) for k in meta.get("blocked") or []]
         blocked += stopped
-        name = register.path.name.encode("unicode_escape").decode("ascii")
         print(
-            f"{name}: register, {meta.get('units', 0):,} units, "
-            f"{len(keys) - len(stopped)} of {len(keys)} countries and years "
-            f"published ({meta.get('dagster/row_count', 0)} observations)"
+            f"{name.decode('ascii')}: register, {meta.get('units', 0):,} units, "
+            f"{len(partitions) - len(stopped)} of {len(partitions)} countries and "
+            f"years published ({meta.get('dagster/row_count', 0)} observations)"
             + (f"; blocked: {', '.join(stopped)}" if stopped else "")
         )
     return blocked

@@ -19,7 +19,7 @@ No ``from __future__ import annotations`` here: Dagster reads the ``context``
 annotation at definition time and rejects it as a string.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -192,21 +192,32 @@ def register_sensor(
         return dg.SensorResult(skip_reason=str(exc))
     known = list(context.instance.get_dynamic_partitions(REGISTER_PARTITIONS))
     new = [key for key in registers if key not in set(known)]
-    position = {key: i for i, key in enumerate([*known, *new])}
-    by_file: dict[RegisterFile, list[str]] = {}
-    for key, register in registers.items():
-        by_file.setdefault(register, []).append(key)
-    requests = [
-        _run_request(register, block)
-        for register, keys in by_file.items()
-        for block in _contiguous(sorted(keys, key=position.__getitem__), position)
-    ]
     return dg.SensorResult(
-        run_requests=requests,
+        run_requests=register_run_requests(registers, [*known, *new]),
         dynamic_partitions_requests=[register_partitions.build_add_request(new)]
         if new
         else [],
     )
+
+
+def register_run_requests(
+    registers: Mapping[str, RegisterFile], order: Sequence[str]
+) -> list[dg.RunRequest]:
+    """One run per register file and contiguous block of its partitions.
+
+    ``order`` is the instance's partition order (a range runs the partitions
+    between its ends in that order, so a file's partitions that are not
+    contiguous make several runs).
+    """
+    position = {key: i for i, key in enumerate(order)}
+    by_file: dict[RegisterFile, list[str]] = {}
+    for key, register in registers.items():
+        by_file.setdefault(register, []).append(key)
+    return [
+        _run_request(register, block)
+        for register, keys in by_file.items()
+        for block in _contiguous(sorted(keys, key=position.__getitem__), position)
+    ]
 
 
 def _contiguous(keys: list[str], position: dict[str, int]) -> list[list[str]]:
@@ -248,5 +259,6 @@ __all__ = [
     "register_job",
     "register_observations",
     "register_partitions",
+    "register_run_requests",
     "register_sensor",
 ]

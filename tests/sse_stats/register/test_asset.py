@@ -16,12 +16,13 @@ from pipelines.assets.registers import (
     REGISTER_PARTITIONS,
     register_job,
     register_observations,
+    register_run_requests,
     register_sensor,
 )
 from pipelines.resources import PathsResource
 from sse_stats.publish.store import read_table
 from sse_stats.register import publish as publish_module
-from sse_stats.register.publish import PARTITION_COLUMN, REGISTERS_DIR
+from sse_stats.register.publish import PARTITION_COLUMN, REGISTERS_DIR, RegisterFile
 
 from .conftest import SCHEMAS, crafted, unit
 
@@ -150,3 +151,25 @@ def test_range_run__one_scan__a_blocked_country_stops_only_itself(
     assert set(table[PARTITION_COLUMN]) == {"PRT_2022"}
     findings = read_table(Path(paths.curated), "register", "findings")
     assert set(findings[PARTITION_COLUMN]) == {"ESP_2022"}
+
+
+def test_run_requests__a_range_never_spans_another_files_partition(
+    tmp_path: Path,
+) -> None:
+    """The instance's order puts FRA (another file) between ESP and PRT: the
+    file's two partitions make two runs, not one range over FRA."""
+    one = RegisterFile(path=tmp_path / "one.parquet", mapping="make_register")
+    two = RegisterFile(path=tmp_path / "two.parquet", mapping="make_register")
+    for register in (one, two):
+        register.path.write_bytes(b"x")
+    registers = {"ESP_2022": one, "FRA_2022": two, "PRT_2022": one}
+    requests = register_run_requests(registers, ["ESP_2022", "FRA_2022", "PRT_2022"])
+    assert [(r.partition_key, r.tags[FILE_TAG]) for r in requests] == [
+        ("ESP_2022", str(one.path)),
+        ("PRT_2022", str(one.path)),
+        ("FRA_2022", str(two.path)),
+    ]
+    (together,) = register_run_requests(
+        registers, ["ESP_2022", "PRT_2022", "FRA_2022"]
+    )[:1]
+    assert together.partition_key_range == dg.PartitionKeyRange("ESP_2022", "PRT_2022")
