@@ -92,11 +92,12 @@ class RegisterCheck:
         lines.append(
             f"{self.file}: {doc['units']:,} units in {len(doc['partitions'])} "
             f"countries and years; {doc['errors']} errors, {doc['warnings']} "
-            f"warnings listed; "
-            + (
-                f"blocked: {', '.join(self.blocked)}"
-                if self.blocked
-                else "nothing blocked"
-            )
+            f"warnings listed; " + self._blocked_text()
         )
         return "\n".join(lines)
+
+    def _blocked_text(self) -> str:
+        if self.blocked:
+            return f"blocked: {', '.join(self.blocked)}"
+        # An error with no country and year (a missing column) stops the file.
+        return "blocked: the whole file" if self.exit_code else "nothing blocked"

@@ -59,19 +59,31 @@ def test_missing_column__exit_1__required_column_present(
 
 
 @pytest.mark.parametrize(
-    ("name", "content"),
-    [("reg.xlsx", b"PK"), ("broken.parquet", b"not parquet"), ("none.csv", None)],
-)
-def test_unusable__exit_2__message_not_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes | None
+    ("name", "content", "message"),
+    [
+        ("reg.xlsx", b"PK",
+         "reg.xlsx: a register is a .csv or .parquet file, one row per unit"),
+        ("broken.parquet", b"not parquet",
+         "broken.parquet: cannot be read as a parquet register (Invalid Input "
+         "Error: File '{path}' too small to be a Parquet file) "
+         "(rule: file_is_readable)"),
+        ("none.csv", None, "{path}: no such file"),
+    ],
+)  # fmt: skip
+def test_unusable__exit_2__one_line_not_traceback(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: bytes | None,
+    message: str,
 ) -> None:
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
     assert main(["check-register", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("sse-stats: ") and "Traceback" not in err
-    assert name in err
+    prefix = "sse-stats: usage error: " if content is not None else "sse-stats: "
+    assert err == prefix + message.format(path=path) + "\n"
 
 
 def test_unknown_mapping__exit_2(
@@ -79,4 +91,32 @@ def test_unknown_mapping__exit_2(
 ) -> None:
     path = crafted(_units(), tmp_path / "reg.csv")
     assert main(["check-register", str(path), "--mapping", "../../etc"]) == 2
-    assert "sse-stats: " in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "sse-stats: schema file error: ../../etc.yaml: (file): not a mapping name\n"
+    )
+
+
+def test_empty_file__every_column_missing__whole_file_blocked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    assert main(["check-register", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        'empty.csv, row 1, column "activity": the register has no column '
+        '"activity" (mapping registers/make_register.yaml) '
+        "(rule: required_column_present)"
+    )
+    assert lines[-1] == (
+        "empty.csv: 0 units in 0 countries and years; 19 errors, 0 warnings "
+        "listed; blocked: the whole file"
+    )
+
+
+def test_limit_below_one__exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = crafted(_units(), tmp_path / "reg.csv")
+    assert main(["check-register", str(path), "--limit", "0"]) == 2
+    assert capsys.readouterr().err == "sse-stats: --limit must be at least 1\n"
