@@ -118,17 +118,7 @@ def discover(raw_registers: Path, schemas_dir: Path) -> dict[str, RegisterFile]:
     """
     out: dict[str, RegisterFile] = {}
     for register in register_files(raw_registers):
-        mapping = load_register_mapping(schemas_dir, register.mapping)
-        cte, params = Units(mapping=mapping, path=register.path).sql(row_numbers=False)
-        con = connect(threads=1)
-        try:
-            rows = con.execute(
-                f"{cte} SELECT DISTINCT d_ref_area, d_time_period FROM units",  # noqa: S608
-                params,
-            ).fetchall()
-        finally:
-            con.close()
-        for area, year in rows:
+        for area, year in units_by_country_year(register, schemas_dir):
             key = f"{area}_{year}"
             if not _KEY.fullmatch(key):
                 continue
@@ -139,6 +129,27 @@ def discover(raw_registers: Path, schemas_dir: Path) -> dict[str, RegisterFile]:
                 )
             out[key] = register
     return dict(sorted(out.items()))
+
+
+def units_by_country_year(
+    register: RegisterFile, schemas_dir: Path
+) -> dict[tuple[str, str], int]:
+    """Units of the file per (REF_AREA, TIME_PERIOD) code pair, valid or not.
+
+    One scan of the two columns (DuckDB).
+    """
+    mapping = load_register_mapping(schemas_dir, register.mapping)
+    cte, params = Units(mapping=mapping, path=register.path).sql(row_numbers=False)
+    con = connect(threads=1)
+    try:
+        rows = con.execute(
+            f"{cte} SELECT d_ref_area, d_time_period, count(*) FROM units "  # noqa: S608
+            "GROUP BY ALL",
+            params,
+        ).fetchall()
+    finally:
+        con.close()
+    return {(str(area), str(year)): int(n) for area, year, n in rows}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,31 +168,25 @@ def stray_units(
     A partition run reads only its own country and year, so such a unit would
     be in no run: it is reported instead (rule ``register_code_in_codelist``,
     with its line, the register column and the value), never silently left out.
-    One scan of the two columns; the lines only when there are any.
+    Counted by :func:`units_by_country_year`; the lines read only when any.
     """
+    counts = units_by_country_year(register, schemas_dir)
+    count = sum(n for (a, y), n in counts.items() if not _KEY.fullmatch(f"{a}_{y}"))
+    if not count:
+        return StrayUnits(count=0, findings=[])
     catalogue = cached_rules((schemas_dir / "rules").resolve())
     mapping = load_register_mapping(schemas_dir, register.mapping)
-    units = Units(mapping=mapping, path=register.path)
-    cte, params = units.sql()
+    cte, params = Units(mapping=mapping, path=register.path).sql()
     params = {**params, "key_pattern": _KEY.pattern}
     stray = "NOT regexp_full_match(d_ref_area || '_' || d_time_period, $key_pattern)"
     con = connect(threads=1)
     try:
-        row = con.execute(
-            f"{cte} SELECT count(*) FROM units WHERE {stray}",  # noqa: S608
+        listed = con.execute(
+            f"{cte} SELECT __row, CAST(__uid AS VARCHAR), d_ref_area, "  # noqa: S608
+            f"d_time_period FROM units WHERE {stray} ORDER BY __row "
+            f"LIMIT {int(limit)}",
             params,
-        ).fetchone()
-        count = 0 if row is None else int(row[0])
-        listed = (
-            con.execute(
-                f"{cte} SELECT __row, CAST(__uid AS VARCHAR), d_ref_area, "  # noqa: S608
-                f"d_time_period FROM units WHERE {stray} ORDER BY __row "
-                f"LIMIT {int(limit)}",
-                params,
-            ).fetchall()
-            if count
-            else []
-        )
+        ).fetchall()
     finally:
         con.close()
     findings = []
