@@ -546,13 +546,16 @@ def _count(
     bad: list[tuple[Any, ...]],
     result: RegisterValidation,
 ) -> None:
-    """Add each country and year's units (passing, failing) to ``rule``."""
+    """Add each country and year's units (passing, failing) to ``rule``.
+
+    ``combos`` are distinct rows (a GROUP BY), so a bad one is found by value.
+    """
     totals: dict[Partition, list[int]] = {}
-    failing = {id(c) for c in bad}
+    failing = set(bad)
     for combo in combos:
         counts = totals.setdefault((str(combo[0]), str(combo[1])), [0, 0])
         counts[0] += int(combo[-1])
-        if id(combo) in failing:
+        if combo in failing:
             counts[1] += int(combo[-1])
     for partition, (total, fails) in totals.items():
         result.add(rule, (total - fails, fails, 0), partition)
