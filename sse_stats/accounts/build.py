@@ -23,8 +23,9 @@ is :mod:`sse_stats.publish`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -171,11 +172,12 @@ def build_table_with_findings(
 
 
 def _build(
-    pool: dict[Key, Cell], shell: TableShell
+    pool: dict[Key, Cell], shell: TableShell, order: SortKeys | None = None
 ) -> tuple[pd.DataFrame, list[Finding]]:
-    builder = _Builder(shell, pool, _perimeters(pool.values(), shell))
+    order = SortKeys() if order is None else order
+    builder = _Builder(shell, pool, _perimeters(pool.values(), shell), order)
     cells = builder.run()
-    return _frame(cells, shell), builder.findings
+    return _frame(cells, shell, order), builder.findings
 
 
 def build_tables(
@@ -186,10 +188,11 @@ def build_tables(
 ) -> tuple[dict[str, pd.DataFrame], list[Finding]]:
     """Build every shell; return the tables by name and all share findings."""
     pool = select_editions(observations, received_at)  # once for every table
+    order = SortKeys()  # a cell is in several tables: its sort key is made once
     tables: dict[str, pd.DataFrame] = {}
     findings: list[Finding] = []
     for name, shell in shells.items():
-        tables[name], found = _build(pool, shell)
+        tables[name], found = _build(pool, shell, order)
         findings.extend(found)
     return tables, _unique(findings)
 
@@ -295,11 +298,13 @@ class _Builder:
         shell: TableShell,
         pool: dict[Key, Cell],
         perimeter: Mapping[tuple[Any, Any], tuple[str, str, str | None]],
+        order: SortKeys,
     ) -> None:
         self.shell = shell
         self.context = shell.context
         self.pool = pool
         self.perimeter = perimeter
+        self.order = order
         self.findings: list[Finding] = []
         self.ratio_measures = {
             d.measure: d
@@ -312,41 +317,55 @@ class _Builder:
         named = {d for d, codes in shell.dimensions.items() if codes is not None}
         named |= set(shell.fixed)
         named |= {c for selector in shell.cells for c in selector.coords}
-        self._signature = tuple(
-            c for c in KEY_COLUMNS if c not in _FREE_DIMENSIONS or c in named
+        self._signature = itemgetter(
+            *(
+                i
+                for i, c in enumerate(KEY_COLUMNS)
+                if c not in _FREE_DIMENSIONS or c in named
+            )
         )
         self._uses_perimeter = any(
             codes is not None and PERIMETER in codes
             for codes in shell.dimensions.values()
         )
         self._membership: dict[tuple[Any, ...], bool] = {}
+        self._term_codes = {
+            d.id: frozenset(code for code, _ in d.terms)
+            for d in shell.derivations
+            if isinstance(d, LinearDerivation)
+        }
 
-    def run(self) -> list[Cell]:
+    def run(self) -> dict[Key, Cell]:
         table: dict[Key, Cell] = {}
         for key, cell in self.pool.items():
-            if self._member(cell):
+            if self._member(key, cell):
                 table[key] = self._submitted(cell)
         working = dict(self.pool)
+        by_measure: dict[Any, dict[Key, Cell]] = {}
+        for key, cell in working.items():
+            by_measure.setdefault(cell.get("measure"), {})[key] = cell
         for derivation in self.shell.derivations:
-            for key, output in self._candidates(derivation, working):
-                if key in working or not self._member(output):
+            for key, output in self._candidates(derivation, working, by_measure):
+                if key in working or not self._member(key, output):
                     continue
                 derived = self._derive(derivation, output, working)
                 if derived is not None:
                     working[key] = table[key] = derived
+                    by_measure.setdefault(derived.get("measure"), {})[key] = derived
             if isinstance(derivation, RatioDerivation) and derivation.check_submitted:
                 self._check_shares(derivation, table, working)
-        return list(table.values())
+        return table
 
     # -- membership (rules 2 and 3)
 
-    def _member(self, cell: Cell) -> bool:
+    def _member(self, key: Key, cell: Cell) -> bool:
+        """Whether the table keeps ``cell`` (``key`` is its :func:`key_of`)."""
         perimeter = (
             self.perimeter.get((cell.get("ref_area"), cell.get("time_period")))
             if self._uses_perimeter
             else None
         )
-        signature = (*map(cell.get, self._signature), perimeter)
+        signature = (self._signature(key), perimeter)
         known = self._membership.get(signature)
         if known is None:
             known = self._membership[signature] = self._member_uncached(cell)
@@ -402,41 +421,62 @@ class _Builder:
     # -- derivations (rules 4 and 5)
 
     def _candidates(
-        self, derivation: Derivation, working: Mapping[Key, Cell]
+        self,
+        derivation: Derivation,
+        working: Mapping[Key, Cell],
+        by_measure: Mapping[Any, Mapping[Key, Cell]],
     ) -> list[tuple[Key, Cell]]:
+        """The outputs the derivation could give from the working cells, by key.
+
+        Only cells of the measures a derivation reads can be its inputs, so
+        only those are visited (``by_measure`` indexes ``working``).
+        """
         outputs: dict[Key, Cell] = {}
-        # Only cells of the measures a derivation reads can be its inputs
-        # (checked first in _output_from; filtering here saves a call per cell).
         if isinstance(derivation, LinearDerivation):
             wanted = derivation.measures
         else:
             wanted = derivation.numerator.measures
-        cells = [
-            c for c in working.values() if wanted is None or c.get("measure") in wanted
-        ]
-        for cell in cells:
-            output = self._output_from(derivation, cell)
-            if output is not None:
-                outputs.setdefault(key_of(output), output)
-        return [(k, outputs[k]) for k in sorted(outputs, key=_sort_key)]
+        inputs: Iterable[tuple[Key, Cell]] = (
+            working.items()
+            if wanted is None
+            else (
+                item
+                for measure in sorted(wanted)
+                for item in by_measure.get(measure, {}).items()
+            )
+        )
+        for key, cell in inputs:
+            codes = self._output_codes(derivation, cell)
+            if codes is None:
+                continue
+            # Many inputs give the same output (every term of a sum): the key
+            # is made from the input's key, the cell copied only once per key.
+            output_key = _replaced(key, codes)
+            if output_key not in outputs:
+                outputs[output_key] = with_codes(cell, codes)
+        return [(k, outputs[k]) for k in sorted(outputs, key=self.order)]
 
-    def _output_from(self, derivation: Derivation, cell: Cell) -> Cell | None:
+    def _output_codes(
+        self, derivation: Derivation, cell: Cell
+    ) -> dict[str, Any] | None:
+        """The codes that turn an input ``cell`` into the derivation's output."""
         if isinstance(derivation, LinearDerivation):
             if (
                 derivation.measures is not None
                 and cell.get("measure") not in derivation.measures
             ):
                 return None
-            # The cell must be one of the terms (checked before copying it).
+            # The cell must be one of the terms.
+            terms: Collection[str]
             if derivation.children_from == "exhaustive_subgroups":
                 terms = self.context.exhaustive_subgroups(
                     str(cell.get("ref_area")), str(cell.get("sse_entity"))
                 )
             else:
-                terms = tuple(code for code, _ in derivation.terms)
+                terms = self._term_codes[derivation.id]
             if cell.get(derivation.dimension) not in terms:
                 return None
-            return with_codes(cell, {derivation.dimension: derivation.target})
+            return {derivation.dimension: derivation.target}
         if not self._numerator(derivation.numerator, cell) or cell.get("base_measure"):
             return None
         codes: dict[str, Any] = {
@@ -445,7 +485,7 @@ class _Builder:
         }
         share = isinstance(derivation, RatioDerivation) and derivation.share_base
         codes["share_base"] = cell.get("measure") if share else None
-        return with_codes(cell, codes)
+        return codes
 
     def _numerator(self, selector: CellSelector, cell: Cell) -> bool:
         if cell.get("measure") not in selector.measures:
@@ -761,10 +801,13 @@ def _common(values: Iterable[object]) -> Any:
 # ------------------------------------------------------------- frames
 
 
-def _frame(cells: list[Cell], shell: TableShell) -> pd.DataFrame:
-    cells = sorted(cells, key=lambda c: _sort_key(key_of(c)))
-    frame = pd.DataFrame.from_records(cells, columns=list(SATELLITE_COLUMNS[:-2]))
-    frame = frame.astype(dict.fromkeys(frame.columns, object))
+def _frame(
+    cells: Mapping[Key, Cell], shell: TableShell, order: SortKeys
+) -> pd.DataFrame:
+    rows = [cells[key] for key in sorted(cells, key=order)]
+    # Built as object columns: inferring text columns (pandas str) only to turn
+    # them back into objects cost several times as much.
+    frame = pd.DataFrame(rows, columns=list(SATELLITE_COLUMNS[:-2]), dtype=object)
     frame["obs_value"] = frame["obs_value"].astype("float64")
     frame["unit_mult"] = frame["unit_mult"].astype("Int64")
     frame["source_row"] = frame["source_row"].astype("Int64")
@@ -773,8 +816,40 @@ def _frame(cells: list[Cell], shell: TableShell) -> pd.DataFrame:
     return frame[list(SATELLITE_COLUMNS)].reset_index(drop=True)
 
 
+class SortKeys:
+    """Cell keys in table order (``None`` first, then text), each made once.
+
+    Calling it gives the sort key of a cell key; the tables of one build share
+    an instance, since most cells are in several tables.
+    """
+
+    __slots__ = ("_known",)
+
+    def __init__(self) -> None:
+        self._known: dict[Key, tuple[str, ...]] = {}
+
+    def __call__(self, key: Key) -> tuple[str, ...]:
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = _sort_key(key)
+        return found
+
+
 def _sort_key(key: Key) -> tuple[str, ...]:
     return tuple("" if part is None else str(part) for part in key)
+
+
+_KEY_INDEX = {column: i for i, column in enumerate(KEY_COLUMNS)}
+
+
+def _replaced(key: Key, codes: Mapping[str, Any]) -> Key:
+    """``key`` with some components set: the key of ``with_codes(cell, codes)``."""
+    out = list(key)
+    for column, code in codes.items():
+        index = _KEY_INDEX.get(column)
+        if index is not None:
+            out[index] = code
+    return tuple(out)
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

@@ -352,18 +352,18 @@ def protect_partitions(
         # unequal countries better but each costs a fixed setup (measured).
         groups = _groups(frame, areas, workers * GROUPS_PER_WORKER)
         parts = [frame[frame["ref_area"].isin(g)] for g in groups]
+        # This process takes the first group itself: one fork fewer, and its
+        # result is not pickled back (each group's tables are megabytes).
         context = mp.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(
-                pool.map(
-                    _protect_group,
-                    parts,
-                    [identities] * len(parts),
-                    [useful] * len(parts),
-                    [shells] * len(parts),
-                    [params] * len(parts),
-                )
-            )
+        with ProcessPoolExecutor(
+            max_workers=max(1, min(workers - 1, len(parts) - 1)), mp_context=context
+        ) as pool:
+            futures = [
+                pool.submit(_protect_group, part, identities, useful, shells, params)
+                for part in parts[1:]
+            ]
+            results = [_protect_group(parts[0], identities, useful, shells, params)]
+            results += [future.result() for future in futures]
         observations = pd.concat([r[0] for r in results], ignore_index=True)
         built = {}
         for name in results[0][1]:
