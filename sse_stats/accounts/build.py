@@ -312,17 +312,18 @@ class _Builder:
             if isinstance(d, RatioDerivation | GrowthDerivation)
         }
         # Membership depends on a cell's key and its country-year's perimeter,
-        # not on REF_AREA, TIME_PERIOD or FREQ unless the shell names them: the
-        # verdicts are shared by every country and year (a hot path).
+        # and only on the columns the shell names: not on REF_AREA, TIME_PERIOD
+        # or FREQ, nor on a dimension shown with any code (a region), unless a
+        # selector or a fixed code names it. The verdicts are shared by every
+        # cell of the same signature (a hot path).
         named = {d for d, codes in shell.dimensions.items() if codes is not None}
         named |= set(shell.fixed)
         named |= {c for selector in shell.cells for c in selector.coords}
+        unread = _FREE_DIMENSIONS | {
+            d for d, codes in shell.dimensions.items() if codes is None
+        }
         self._signature = itemgetter(
-            *(
-                i
-                for i, c in enumerate(KEY_COLUMNS)
-                if c not in _FREE_DIMENSIONS or c in named
-            )
+            *(i for i, c in enumerate(KEY_COLUMNS) if c not in unread or c in named)
         )
         self._uses_perimeter = any(
             codes is not None and PERIMETER in codes

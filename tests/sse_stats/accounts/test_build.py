@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from sse_stats.accounts import SATELLITE_COLUMNS, build_table, build_table_with_findings
+from sse_stats.accounts.build import SortKeys, _Builder, _perimeters, select_editions
 from sse_stats.accounts.cells import derivation_inputs, is_suppressed, key_of
 from sse_stats.accounts.shells import TableShell
 
@@ -503,3 +504,30 @@ def test_build_table__t9_suppressed_region__share_suppressed_others_published(
     assert math.isnan(hidden.obs_value) and hidden.conf_status == "S"
     level = one(cells(table, region="KE-13", measure="B1G"))
     assert math.isnan(level.obs_value) and not level.is_derived
+
+
+@pytest.mark.parametrize("name", SHELL_NAMES)
+def test_builder_membership__cached_by_signature__equals_the_verdict_of_each_cell(
+    name: str, shells: Mapping[str, TableShell], observations: pd.DataFrame
+) -> None:
+    """The membership cache never answers for a cell what its own test would not.
+
+    The cache is keyed by the columns the shell reads; every fixture cell and
+    every output a derivation could give is judged both ways, with a fresh
+    builder each time so that no verdict is reused.
+    """
+    pool = select_editions(observations)
+    shell = shells[name]
+    perimeter = _perimeters(pool.values(), shell)
+    cached = _Builder(shell, pool, perimeter, SortKeys())
+    cells = list(pool.items())
+    for derivation in shell.derivations:
+        by_measure: dict[object, dict[tuple[object, ...], dict[str, object]]] = {}
+        for key, cell in pool.items():
+            by_measure.setdefault(cell.get("measure"), {})[key] = cell
+        cells += cached._candidates(derivation, pool, by_measure)
+    verdicts = [cached._member(key, cell) for key, cell in cells]
+    assert any(verdicts) or ROWS_ON_FIXTURES[name] == 0
+    for (key, cell), verdict in zip(cells, verdicts, strict=True):
+        fresh = _Builder(shell, pool, perimeter, SortKeys())
+        assert fresh._member_uncached(cell) is verdict, key
