@@ -322,14 +322,15 @@ class _Builder:
         unread = _FREE_DIMENSIONS | {
             d for d, codes in shell.dimensions.items() if codes is None
         }
-        self._signature = itemgetter(
-            *(i for i, c in enumerate(KEY_COLUMNS) if c not in unread or c in named)
-        )
+        read = [c for c in KEY_COLUMNS if c not in unread or c in named]
+        self._signature = itemgetter(*(_KEY_INDEX[c] for c in read))
         self._uses_perimeter = any(
             codes is not None and PERIMETER in codes
             for codes in shell.dimensions.values()
         )
         self._membership: dict[tuple[Any, ...], bool] = {}
+        self._classes = _code_classes(shell, read, self._uses_perimeter)
+        self._verdicts: dict[tuple[Any, ...], bool] = {}
         self._term_codes = {
             d.id: frozenset(code for code, _ in d.terms)
             for d in shell.derivations
@@ -369,7 +370,19 @@ class _Builder:
         signature = (self._signature(key), perimeter)
         known = self._membership.get(signature)
         if known is None:
-            known = self._membership[signature] = self._member_uncached(cell)
+            # A code no shell rule names (a region outside T9) reads as any
+            # other such code: one verdict for all of them.
+            classes = (
+                tuple(
+                    key[i] if codes is None or key[i] in codes else _OTHER_CODE
+                    for i, codes in self._classes
+                ),
+                perimeter,
+            )
+            known = self._verdicts.get(classes)
+            if known is None:
+                known = self._verdicts[classes] = self._member_uncached(cell)
+            self._membership[signature] = known
         return known
 
     def _member_uncached(self, cell: Cell) -> bool:
@@ -815,6 +828,40 @@ def _frame(
     frame["is_derived"] = frame["is_derived"].astype(bool)
     frame = apply_presentation_multiplier(frame, shell.presentation_mult)
     return frame[list(SATELLITE_COLUMNS)].reset_index(drop=True)
+
+
+_OTHER_CODE = object()
+"""Stands for every code of a column that the shell's rules do not name."""
+_RAW_COLUMNS = frozenset({"measure", "unit_state", "share_base", "base_measure"})
+
+
+def _code_classes(
+    shell: TableShell, columns: Iterable[str], uses_perimeter: bool
+) -> tuple[tuple[int, frozenset[Any] | None], ...]:
+    """(key position, codes the shell names) of each column membership reads.
+
+    Membership only tests a dimension's code against code sets: the shown
+    codes, the fixed code (``_T`` by default), ``_Z``, a selector's codes. Any
+    code in none of them gives the same answers. Measures, free dimensions and
+    the entity columns compared with the perimeter are read as they are
+    (``None``: no class).
+    """
+    raw = set(_RAW_COLUMNS) | _FREE_DIMENSIONS
+    if uses_perimeter:
+        raw |= {"sse_entity", "sse_entity_nat"}
+    out: list[tuple[int, frozenset[Any] | None]] = []
+    for column in columns:
+        if column in raw:
+            out.append((_KEY_INDEX[column], None))
+            continue
+        codes = {"_T", "_Z", shell.fixed.get(column, "_T")}
+        codes |= set(shell.dimensions.get(column) or ())
+        for selector in shell.cells:
+            match = selector.coords.get(column)
+            if match is not None:
+                codes |= match.codes
+        out.append((_KEY_INDEX[column], frozenset(codes)))
+    return tuple(out)
 
 
 class SortKeys:
