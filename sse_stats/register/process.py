@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -256,6 +256,10 @@ def process_register(
             time_period=time_period,
         )
         validation = check_units(con, units, catalogue, limit=limit)
+        # Values every unit has as a number are read without re-testing them.
+        units = replace(
+            units, numbers=frozenset(spec.variables) - frozenset(validation.empty)
+        )
         timings["validate_units"] = _lap(clock)
         clock = time.perf_counter()
         fine = fine_cells(

@@ -60,7 +60,10 @@ class Units:
     """The units to read: a register file, its mapping and column types, a filter.
 
     ``ref_area`` and ``time_period`` keep only one country and year (a
-    partition); ``types`` come from :func:`column_types`.
+    partition); ``types`` come from :func:`column_types`. ``numbers`` names
+    the variables validation found to be a number in every unit
+    (``register_value_is_number`` passed): a floating-point one is then read
+    with a plain rounding, without re-testing its decimals unit by unit.
     """
 
     mapping: RegisterMapping
@@ -68,6 +71,7 @@ class Units:
     types: Mapping[str, str] = field(default_factory=dict)
     ref_area: str | None = None
     time_period: str | None = None
+    numbers: frozenset[str] = frozenset()
 
     def sql(self, *, row_numbers: bool = True) -> tuple[str, dict[str, object]]:
         """``WITH units AS (…)`` and its parameters (:func:`units_sql`)."""
@@ -78,6 +82,7 @@ class Units:
             ref_area=self.ref_area,
             time_period=self.time_period,
             row_numbers=row_numbers,
+            numbers=self.numbers,
         )
 
 
@@ -89,6 +94,7 @@ def units_sql(
     ref_area: str | None = None,
     time_period: str | None = None,
     row_numbers: bool = True,
+    numbers: frozenset[str] = frozenset(),
 ) -> tuple[str, dict[str, object]]:
     """``WITH units AS (…)`` over the register, and its named parameters.
 
@@ -101,6 +107,7 @@ def units_sql(
         ref_area, time_period: keep only the units of one country and year.
         row_numbers: number the units (``__row``); without, ``__row`` is NULL and
             the reader skips the numbering (for queries that never cite a line).
+        numbers: variables known to be numbers in every unit (:class:`Units`).
     """
     params: dict[str, object] = {"file": str(path)}
     if not row_numbers:
@@ -125,7 +132,8 @@ def units_sql(
         columns.append(f"{dimension_code(spec, raw, params)} AS {quoted('d_' + dim)}")
     for variable in mapping.variables.values():
         kind = (types or {}).get(variable.name, "VARCHAR")
-        columns.append(f"{_number(variable, kind)} AS {quoted('v_' + variable.name)}")
+        value = _number(variable, kind, checked=variable.name in numbers)
+        columns.append(f"{value} AS {quoted('v_' + variable.name)}")
         columns.append(f"{quoted(variable.name)} AS {quoted('t_' + variable.name)}")
     where = []
     if ref_area is not None:
@@ -173,11 +181,14 @@ _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT"
 _FLOATS = ("FLOAT", "DOUBLE", "REAL")
 
 
-def _number(variable: Variable, kind: str) -> str:
+def _number(variable: Variable, kind: str, *, checked: bool = False) -> str:
     """A value as a BIGINT of ``10^-decimals``; NULL when empty or not such a number.
 
     Integers are used as they are; floating-point values must have at most
     ``decimals`` digits after the point; text is parsed with ``TRY_CAST``.
+    With ``checked`` (every unit's value passed that test), a floating-point
+    value is only rounded: the same number, without the test (a fifth of the
+    cost of the fine aggregation's scan of the values).
     """
     column = quoted(variable.name)
     scale = 10**variable.decimals
@@ -186,6 +197,8 @@ def _number(variable: Variable, kind: str) -> str:
     if kind in _FLOATS:
         # A binary float is within rounding of a number with ``decimals`` digits.
         product = f"({column} * {scale})"
+        if checked:
+            return f"CAST(round({product}) AS BIGINT)"
         off = f"abs({product} - round({product}))"
         return (
             f"CASE WHEN {off} <= 1e-9 * greatest(abs({product}), 1) "

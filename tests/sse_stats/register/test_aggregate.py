@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pandas.testing as pdt
 
 from sse_stats.accounts.shells import KEY_COLUMNS
 from sse_stats.harmonise.frame import curated_columns
 from sse_stats.register import RegisterResult, load_register_mapping, process_register
+from sse_stats.register.source import Units, column_types
 from sse_stats.schema.load import load_schema
 
-from .conftest import SCHEMAS
+from .conftest import SCHEMAS, crafted, unit
 
 DIMS = ("sse_entity", "coop_type", "coop_level", "activity", "inst_sector", "region")
 
@@ -160,3 +163,53 @@ def test_table_workers__same_tables_as_one_process(
     pdt.assert_frame_equal(alone.observations, small_result.observations)
     for name, table in small_result.tables.items():
         pdt.assert_frame_equal(alone.tables[name], table)
+
+
+def test_checked_float__plain_rounding__reads_the_same_number(tmp_path: Path) -> None:
+    """A float validation found exact is read by rounding alone: the same values.
+
+    Binary floats such as 0.1 + 0.2 or 0.7 × 3 are not the decimal they stand
+    for; rounding them to the declared decimals must give what the tested
+    expression gives.
+    """
+    values = [0.1 + 0.2, 0.7 * 3, 2.3, 8.5, 1_000_000.1, 0.0, 123456.7]
+    rows = [unit(employees=10**7, fte=v) for v in values]
+    path = crafted(rows, tmp_path / "reg.parquet")
+    mapping = load_register_mapping(SCHEMAS, "make_register")
+    con = duckdb.connect()
+    types = column_types(con, path)
+
+    def read(numbers: frozenset[str]) -> list[int]:
+        units = Units(mapping=mapping, path=path, types=types, numbers=numbers)
+        cte, params = units.sql()
+        query = f"{cte} SELECT v_fte FROM units ORDER BY __row"  # noqa: S608
+        found = con.execute(query, params)
+        return [row[0] for row in found.fetchall()]
+
+    assert read(frozenset({"fte"})) == read(frozenset()) == [
+        3, 21, 23, 85, 10_000_001, 0, 1_234_567
+    ]  # fmt: skip
+
+
+def test_inexact_float__not_read_as_checked__reported_and_left_out(
+    tmp_path: Path, schemas_copy: Callable[[Mapping[str, str]], Path]
+) -> None:
+    """A value with more decimals than declared stays a finding, never a rounding.
+
+    With the rule a warning, the register is published: the unit's FTE is left
+    out of the sums (20 × 4.5), not rounded in (4.55 would give 94.5 or 94.6).
+    """
+    rows = [unit(fte=4.5)] * 10 + [unit(fte=4.55)] + [unit(fte=4.5)] * 10
+    path = crafted(rows, tmp_path / "reg.parquet")
+    schemas = schemas_copy({"register_value_is_number": "warning"})
+    result = process_register(path, schemas, tables=False)
+    found = [f for f in result.findings if f.rule == "register_value_is_number"]
+    assert [(f.row, f.column) for f in found] == [(11, "fte")]
+    assert not result.blocked
+    obs = result.observations
+    total = obs[
+        (obs["measure"] == "EMP_FTE") & (obs["sse_entity"] == "_T")
+        & (obs["activity"] == "_T") & (obs["region"] == "_T")
+        & (obs["inst_sector"] == "_T")
+    ]  # fmt: skip
+    assert total["obs_value_text"].tolist() == ["90.0"]
