@@ -15,6 +15,8 @@ Three steps, none of which loads units into Python:
    second were as large as the first) need it, so one targeted scan reads the
    units of those few fine cells (``max(x, 2)``); for a CSV register the fine
    cells keep their two largest instead (parsing the text again costs more).
+   Before it, :func:`second_bounds` brackets the value from the fine cells
+   alone: where both ends give the same verdict, no unit is read.
 
 Contributions are absolute values where a series may be negative (a negative
 value added discloses its unit as much as a positive one).
@@ -374,6 +376,71 @@ def second_contributions(
             rows["fine2"].to_numpy(), inner.to_numpy() / scale
         )
     return top2
+
+
+def second_bounds(
+    con: duckdb.DuckDBPyConnection,
+    mapping: RegisterMapping,
+    cells: pd.DataFrame,
+    wanted: pd.Series,
+    *,
+    negative: Iterable[str] = (),
+) -> tuple[pd.Series, pd.Series]:
+    """Lower and upper bounds of the second largest contribution (NaN elsewhere).
+
+    Read from the fine cells only (no unit). The second largest unit of a cell
+    is at least its second fine maximum (``fine2``). It is at most the largest
+    (``top1``), and unless another fine cell ties with the largest, at most the
+    larger of ``fine2`` and the rest of the fine cell holding the largest: its
+    sum of contributions less its maximum, as contributions are never negative
+    (absolute values where a series has negatives). A fine cell of one unit
+    leaves nothing: the bounds meet.
+    """
+    low = pd.Series(np.nan, index=cells.index)
+    high = pd.Series(np.nan, index=cells.index)
+    if not bool(wanted.any()):
+        return low, high
+    pick = cells[wanted]
+    low[pick.index] = pick["fine2"]
+    high[pick.index] = pick["top1"]
+    ties = pick["fine2"] >= pick["top1"]
+    low[ties[ties].index] = pick.loc[ties, "top1"]
+    need = pick[~ties]
+    if need.empty:
+        return low, high
+    negative = set(negative)
+    series = {s.id: s for s in magnitude_series(mapping)}
+    used = sorted(set(need["series"]))
+    columns = ", ".join(
+        f"{quoted(('abs_' if absolute(series[i], negative) else 'sum_') + i)} "
+        f"- {quoted('max_' + i)} AS {quoted('rest_' + i)}"
+        for i in used
+    )
+    columns += ", n"
+    fids = pd.DataFrame({"fid": sorted({int(f) for f in need["fid"]})})
+    con.register(_CANDIDATES, fids)
+    try:
+        found = (
+            con.execute(
+                f"SELECT f.fid, {columns} FROM {FINE} f SEMI JOIN {_CANDIDATES} k "  # noqa: S608
+                "ON f.fid = k.fid"
+            )
+            .fetchdf()
+            .set_index("fid")
+        )
+    finally:
+        con.unregister(_CANDIDATES)
+    for ident in used:
+        rows = need[need["series"] == ident]
+        holder = found.loc[rows["fid"].astype("int64")]
+        rest = holder[f"rest_{ident}"].astype("float64").fillna(0.0).to_numpy()
+        rest = rest / 10 ** series[ident].decimals
+        others = np.maximum(holder["n"].astype("float64").to_numpy() - 1, 1)
+        fine2 = rows["fine2"].to_numpy()
+        # The largest of the holder's other units is at least their mean.
+        low[rows.index] = np.maximum(fine2, rest / others)
+        high[rows.index] = np.maximum(fine2, np.minimum(rows["top1"].to_numpy(), rest))
+    return low, high
 
 
 def _second(values: Any) -> float:

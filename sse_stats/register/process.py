@@ -52,6 +52,7 @@ from sse_stats.register.aggregate import (
     FINE,
     fine_cells,
     roll_up,
+    second_bounds,
     second_contributions,
 )
 from sse_stats.register.audit import IdentitySpec
@@ -295,6 +296,9 @@ def process_register(
                 wanted,
                 negative=validation.negative,
                 empty=validation.empty,
+            ),
+            top2_bounds=lambda wanted: second_bounds(
+                con, spec, cells, wanted, negative=validation.negative
             ),
         )
         timings["primary"] = _lap(clock)

@@ -68,6 +68,7 @@ def primary_status(
     *,
     count_series: str,
     top2: Any,
+    top2_bounds: Any = None,
 ) -> pd.Series:
     """``CONF_STATUS`` of each cell after the primary rules (``F`` when free).
 
@@ -78,6 +79,11 @@ def primary_status(
         top2: a callable ``(wanted mask) -> second contributions``, asked only
             for cells that would be sensitive were the second contribution as
             large as the first (elsewhere it cannot change the verdict).
+        top2_bounds: a callable ``(wanted mask) -> (lower, upper)`` bounds of
+            the second contributions (cheaper than ``top2``). Both rules grow
+            with the second contribution, so where both bounds give the same
+            verdicts that is the verdict, and ``top2`` is asked only for the
+            other cells.
     """
     magnitude = cells["series"] != count_series
     frequency = frequency_sensitive(cells["n"], params) & magnitude
@@ -90,7 +96,27 @@ def primary_status(
         & magnitude
         & ~frequency
     )
-    second = pd.Series(top2(maybe), index=cells.index).fillna(0.0)
+    if top2_bounds is None:
+        second = pd.Series(top2(maybe), index=cells.index).fillna(0.0)
+    else:
+        low, high = (
+            pd.Series(bound, index=cells.index).fillna(0.0)
+            for bound in top2_bounds(maybe)
+        )
+        undecided = maybe & (
+            (
+                dominance_sensitive(total, top1, low, params)
+                != dominance_sensitive(total, top1, high, params)
+            )
+            | (
+                p_percent_sensitive(total, top1, low, params)
+                != p_percent_sensitive(total, top1, high, params)
+            )
+        )
+        second = low.copy()
+        if bool(undecided.any()):
+            exact = pd.Series(top2(undecided), index=cells.index).fillna(0.0)
+            second[undecided] = exact[undecided]
     dominance = dominance_sensitive(total, top1, second, params) & maybe
     concentration = (
         p_percent_sensitive(total, top1, second, params) & maybe & ~dominance

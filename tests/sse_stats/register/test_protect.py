@@ -11,13 +11,16 @@ columns is 0 there.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pandas.testing as pdt
 import pytest
 from scipy.linalg import null_space
 
 from sse_stats.register import RegisterResult, process_register
+from sse_stats.register.protect import primary_status
 
 from .conftest import SCHEMAS, crafted, unit
 
@@ -141,7 +144,7 @@ def test_tables__ratios_and_derived_cells_follow_their_inputs(
 
 
 @pytest.fixture(params=[".parquet", ".csv"])
-def crafted_result(tmp_path: Path, request: pytest.FixtureRequest) -> RegisterResult:
+def crafted_register(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     """One country: a normal group, a small one, a dominated one, a p % one.
 
     As Parquet and as CSV: the second largest contributions come from a scan of
@@ -163,8 +166,13 @@ def crafted_result(tmp_path: Path, request: pytest.FixtureRequest) -> RegisterRe
             unit(sse_entity="MUTUAL", activity="K", output=output,
                  intermediate_consumption=output // 2)
         )  # fmt: skip
-    path = crafted(rows, tmp_path / f"crafted{request.param}")
-    return process_register(path, SCHEMAS)
+    return crafted(rows, tmp_path / f"crafted{request.param}")
+
+
+@pytest.fixture
+def crafted_result(crafted_register: Path) -> RegisterResult:
+    """The register path on ``crafted_register``."""
+    return process_register(crafted_register, SCHEMAS)
 
 
 def _entity_cell(result: RegisterResult, entity: str, measure: str) -> pd.Series:
@@ -245,3 +253,47 @@ def test_single_primary_cell__gets_a_secondary_partner(tmp_path: Path) -> None:
     assert found["conf_status"] == "A"
     assert (assoc["conf_status"], total["conf_status"]) in (("S", "F"), ("F", "S"))
     assert_protected(result)
+
+
+def test_second_bounds__generated_register__bracket_and_same_verdicts(
+    small_parquet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bounds from the fine cells hold the true second largest contribution, and
+    the verdicts reached with them are those reached by reading every unit."""
+    decided = _check_second_bounds(small_parquet, monkeypatch)
+    assert decided > 0  # some cells need no unit read
+
+
+def test_second_bounds__crafted_register__bracket_and_same_verdicts(
+    crafted_register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same on the crafted cells (a giant employer, two large units in one
+    fine cell, a p % cell), Parquet and CSV."""
+    _check_second_bounds(crafted_register, monkeypatch)
+
+
+def _check_second_bounds(path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Run the register path, checking its primary step; cells the bounds decide."""
+    seen: list[int] = []
+
+    def checked(
+        cells: pd.DataFrame, params: object, *, count_series: str, top2: Any,
+        top2_bounds: Any,
+    ) -> pd.Series:  # fmt: skip
+        exact = primary_status(cells, params, count_series=count_series, top2=top2)
+        wanted = (cells["series"] != count_series) & (cells["top1"].fillna(0) > 0)
+        second = pd.Series(top2(wanted), index=cells.index)[wanted]
+        low, high = (b[wanted] for b in top2_bounds(wanted))
+        assert (low <= second).all() and (second <= high).all()
+        seen.append(int((low == high).sum()))
+        bounded = primary_status(
+            cells, params, count_series=count_series, top2=top2,
+            top2_bounds=top2_bounds,
+        )  # fmt: skip
+        pdt.assert_series_equal(bounded, exact)
+        return bounded
+
+    monkeypatch.setattr("sse_stats.register.process.primary_status", checked)
+    process_register(path, SCHEMAS, tables=False)
+    assert len(seen) == 1
+    return seen[0]
