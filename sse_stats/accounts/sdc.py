@@ -127,16 +127,17 @@ def protect_tables(
     missing = sorted(set(tables) - set(shells))
     if missing:
         raise UsageError(f"no shell for tables {missing}")
-    records = {name: records_of(frame) for name, frame in tables.items()}
+    # Only the columns relations read (a dict per cell is most of the cost).
+    records = {name: records_of(_read(frame)) for name, frame in tables.items()}
+    keys = {name: [key_of(cell) for cell in rows] for name, rows in records.items()}
     by_country: dict[str, dict[Key, _State]] = {}
     for name in sorted(records):
-        for cell in records[name]:
+        for key, cell in zip(keys[name], records[name], strict=True):
             states = by_country.setdefault(str(cell.get("ref_area")), {})
-            key = key_of(cell)
             state = states.get(key)
             if state is None:
                 state = states[key] = _State(
-                    cell=dict(cell),
+                    cell=cell,
                     suppressed=is_suppressed(cell),
                     base=base_value(
                         cell.get("obs_value_text"),
@@ -152,26 +153,71 @@ def protect_tables(
         context = next(iter(shells.values())).context
         additive, derived = _relations(states, shells, context)
         suppressed.update(_suppress_until_safe(states, additive, derived))
-    out: dict[str, pd.DataFrame] = {}
-    for name, frame in tables.items():
-        if not suppressed:
-            out[name] = frame.copy()
-            continue
-        rows = records[name]
-        for cell in rows:
-            note = suppressed.get(key_of(cell))
-            if note is not None and has_value(cell):
-                suppress(cell, note)
-        out[name] = _like(frame, rows)
+    return {
+        name: _suppressed_in(frame, keys[name], suppressed)
+        for name, frame in tables.items()
+    }
+
+
+_READ_COLUMNS = tuple(
+    dict.fromkeys(
+        (
+            *KEY_COLUMNS,
+            "obs_value",
+            "obs_value_text",
+            "unit_mult",
+            "conf_status",
+            "is_derived",
+            "derivation",
+        )
+    )
+)
+
+
+def _read(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns of a table that relations and suppression read."""
+    return frame[[c for c in _READ_COLUMNS if c in frame.columns]]
+
+
+def _suppressed_in(
+    frame: pd.DataFrame, keys: list[Key], suppressed: Mapping[Key, str]
+) -> pd.DataFrame:
+    """A copy of ``frame`` with the cells in ``suppressed`` emptied (:func:`suppress`).
+
+    ``keys`` are the keys of the frame's rows, in order. Only cells with a
+    value are emptied; a cell shared by several tables is emptied in each.
+    """
+    out = frame.copy()
+    if not suppressed or out.empty:
+        return out
+    notes = [suppressed.get(key) for key in keys]
+    hit = [
+        i
+        for i, (note, valued) in enumerate(
+            zip(notes, out["obs_value"].notna().to_numpy(), strict=True)
+        )
+        if note is not None and valued
+    ]
+    if not hit:
+        return out
+    column = out.columns.get_loc
+    out.iloc[hit, column("obs_value")] = math.nan
+    out.iloc[hit, column("obs_value_text")] = None
+    if "obs_value_published" in out.columns:
+        out.iloc[hit, column("obs_value_published")] = math.nan
+    out.iloc[hit, column("obs_status")] = SUPPRESSED_STATUS
+    conf = out["conf_status"].iloc[hit]
+    out.iloc[hit, column("conf_status")] = [
+        SECONDARY if status is None or status != status or status == "F" else status
+        for status in conf.tolist()
+    ]
+    if "note" in out.columns:  # a frame without notes gets none (as before)
+        old = out["note"].iloc[hit].tolist()
+        out.iloc[hit, column("note")] = [
+            add_note(None if text is None or text != text else text, str(notes[i]))
+            for text, i in zip(old, hit, strict=True)
+        ]
     return out
-
-
-def _like(frame: pd.DataFrame, rows: list[Cell]) -> pd.DataFrame:
-    rebuilt = pd.DataFrame.from_records(rows, columns=list(frame.columns))
-    for column in frame.columns:
-        rebuilt[column] = rebuilt[column].astype(frame[column].dtype)
-    rebuilt.index = frame.index
-    return rebuilt
 
 
 # ------------------------------------------------------------- relations
