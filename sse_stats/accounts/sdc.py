@@ -310,8 +310,14 @@ def _hierarchy_relations(
         for column, codes in relation.key_equivalents.items()
         if column in position
     ]
-    for key, cell in keyed:
-        if not _eligible(relation, cell, context):
+    # Eligibility depends on the measure alone: judged once per measure.
+    measure_at = KEY_COLUMNS.index("measure")
+    eligible = {
+        measure: _eligible(relation, {"measure": measure}, context)
+        for measure in {key[measure_at] for key, _ in keyed}
+    }
+    for key, _cell in keyed:
+        if not eligible[key[measure_at]]:
             continue
         rest = list(key[:at] + key[at + 1 :])
         for i, codes in equivalents:
