@@ -459,56 +459,61 @@ class _Builder:
                 for item in by_measure.get(measure, {}).items()
             )
         )
-        for key, cell in inputs:
-            codes = self._output_codes(derivation, cell)
-            if codes is None:
-                continue
-            # Many inputs give the same output (every term of a sum): the key
-            # is made from the input's key, the cell copied only once per key.
-            output_key = _replaced(key, codes)
-            if output_key not in outputs:
-                outputs[output_key] = with_codes(cell, codes)
+        # Outputs are keyed from their input's key (no copy); many inputs give
+        # the same output (every term of a sum), copied once per key.
+        if isinstance(derivation, LinearDerivation):
+            at = _KEY_INDEX[derivation.dimension]
+            target = derivation.target
+            codes: dict[str, Any] = {derivation.dimension: target}
+            for key, cell in inputs:
+                if key[at] not in self._terms(derivation, key):
+                    continue
+                output_key = (*key[:at], target, *key[at + 1 :])
+                if output_key not in outputs:
+                    outputs[output_key] = with_codes(cell, codes)
+        else:
+            share = isinstance(derivation, RatioDerivation) and derivation.share_base
+            for key, cell in inputs:
+                # A ratio of a ratio is not derived.
+                if key[_BASE_AT] or not self._numerator(
+                    derivation.numerator, key, cell
+                ):
+                    continue
+                measure = key[_MEASURE_AT]
+                output_key = (
+                    *key[:_MEASURE_AT],
+                    derivation.measure,
+                    key[_MEASURE_AT + 1],  # unit_state
+                    measure if share else None,  # share_base
+                    measure,  # base_measure
+                )
+                if output_key not in outputs:
+                    outputs[output_key] = with_codes(
+                        cell,
+                        {
+                            "measure": derivation.measure,
+                            "base_measure": measure,
+                            "share_base": measure if share else None,
+                        },
+                    )
         return [(k, outputs[k]) for k in sorted(outputs, key=self.order)]
 
-    def _output_codes(
-        self, derivation: Derivation, cell: Cell
-    ) -> dict[str, Any] | None:
-        """The codes that turn an input ``cell`` into the derivation's output."""
-        if isinstance(derivation, LinearDerivation):
-            if (
-                derivation.measures is not None
-                and cell.get("measure") not in derivation.measures
-            ):
-                return None
-            # The cell must be one of the terms.
-            terms: Collection[str]
-            if derivation.children_from == "exhaustive_subgroups":
-                terms = self.context.exhaustive_subgroups(
-                    str(cell.get("ref_area")), str(cell.get("sse_entity"))
-                )
-            else:
-                terms = self._term_codes[derivation.id]
-            if cell.get(derivation.dimension) not in terms:
-                return None
-            return {derivation.dimension: derivation.target}
-        if not self._numerator(derivation.numerator, cell) or cell.get("base_measure"):
-            return None
-        codes: dict[str, Any] = {
-            "measure": derivation.measure,
-            "base_measure": cell.get("measure"),
-        }
-        share = isinstance(derivation, RatioDerivation) and derivation.share_base
-        codes["share_base"] = cell.get("measure") if share else None
-        return codes
+    def _terms(self, derivation: LinearDerivation, key: Key) -> Collection[str]:
+        """The codes of the terms of a sum, for the cell of ``key``."""
+        if derivation.children_from == "exhaustive_subgroups":
+            return self.context.exhaustive_subgroups(
+                str(key[_REF_AREA_AT]), str(key[_ENTITY_AT])
+            )
+        return self._term_codes[derivation.id]
 
-    def _numerator(self, selector: CellSelector, cell: Cell) -> bool:
-        if cell.get("measure") not in selector.measures:
+    def _numerator(self, selector: CellSelector, key: Key, cell: Cell) -> bool:
+        if key[_MEASURE_AT] not in selector.measures:
             return False
         for column, match in selector.coords.items():
             if PERIMETER in match.codes and not match.negate:
                 if not self._is_perimeter(cell):
                     return False
-            elif not match(cell.get(column)):
+            elif not match(key[_KEY_INDEX[column]]):
                 return False
         return True
 
@@ -888,16 +893,16 @@ def _sort_key(key: Key) -> tuple[str, ...]:
 
 
 _KEY_INDEX = {column: i for i, column in enumerate(KEY_COLUMNS)}
-
-
-def _replaced(key: Key, codes: Mapping[str, Any]) -> Key:
-    """``key`` with some components set: the key of ``with_codes(cell, codes)``."""
-    out = list(key)
-    for column, code in codes.items():
-        index = _KEY_INDEX.get(column)
-        if index is not None:
-            out[index] = code
-    return tuple(out)
+_MEASURE_AT = _KEY_INDEX["measure"]
+_REF_AREA_AT = _KEY_INDEX["ref_area"]
+_ENTITY_AT = _KEY_INDEX["sse_entity"]
+_BASE_AT = _KEY_INDEX["base_measure"]
+assert KEY_COLUMNS[_MEASURE_AT:] == (
+    "measure",
+    "unit_state",
+    "share_base",
+    "base_measure",
+)
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:
