@@ -99,6 +99,7 @@ from sse_stats.publish.store import (
     publish_tables,
     read_small_tables,
 )
+from sse_stats.schema.load import safe_yaml
 from sse_stats.settings import Paths
 from sse_stats.validate.report import ValidationReport
 
@@ -938,7 +939,7 @@ def _mapping_digest(schemas_dir: Path | None, mapping_file: str | None) -> str |
         return None
     files = [path]
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = safe_yaml(path.read_text(encoding="utf-8")) or {}
         vocabulary = (doc.get("flags") or {}).get("vocabulary")
     except (OSError, yaml.YAMLError, AttributeError):
         vocabulary = None

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from sse_stats.errors import SEVERITIES, Finding, SchemaFileError, Severity
+from sse_stats.schema.load import safe_yaml
 
 _RULE_KEYS = {
     "name",
@@ -171,7 +172,7 @@ def load_rules(rules_dir: Path) -> RuleCatalogue:
     rules: dict[str, Rule] = {}
     for path in sorted(rules_dir.glob("*.yaml")):
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            doc = safe_yaml(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise SchemaFileError(path.name, "(file)", f"invalid YAML: {exc}") from exc
         if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):

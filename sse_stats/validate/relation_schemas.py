@@ -24,6 +24,7 @@ import yaml
 
 from sse_stats.errors import SchemaFileError
 from sse_stats.schema.key import DIMENSIONS
+from sse_stats.schema.load import safe_yaml
 
 BoolArray = npt.NDArray[np.bool_]
 ObjArray = npt.NDArray[np.object_]
@@ -127,7 +128,7 @@ class RelationSchemas:
 
 def _yaml(path: Path) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = safe_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SchemaFileError(path.name, "(file)", "file not found") from None
     except yaml.YAMLError as exc:
