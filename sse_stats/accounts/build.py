@@ -339,8 +339,12 @@ class _Builder:
 
     def run(self) -> dict[Key, Cell]:
         table: dict[Key, Cell] = {}
+        # A cell of a measure no selector or ratio names is never kept.
+        measures = set(self.ratio_measures)
+        for selector in self.shell.cells:
+            measures |= selector.measures
         for key, cell in self.pool.items():
-            if self._member(key, cell):
+            if key[_MEASURE_AT] in measures and self._member(key, cell):
                 table[key] = self._submitted(cell)
         working = dict(self.pool)
         by_measure: dict[Any, dict[Key, Cell]] = {}
