@@ -149,7 +149,7 @@ def check_units(
     bare, bare_params = units.sql(row_numbers=False)
     selects = ["d_ref_area", "d_time_period", "count(*)", "count(__uid)"]
     for check in checks:
-        selects += [f"count_if({check.fails})", f"count_if({check.not_applicable})"]
+        selects += [_count_if(check.fails), _count_if(check.not_applicable)]
     id_range = _id_range(con, units)
     if id_range is None:
         selects.append("count(DISTINCT __uid)")
@@ -189,6 +189,22 @@ def check_units(
     if repeats:
         _repeated_ids(con, mapping, path, catalogue, cte, params, limit, result)
     return result
+
+
+_BARE_COLUMN = re.compile(r'"[^"]+"|__uid')
+
+
+def _count_if(condition: str) -> str:
+    """``count_if(condition)``; ``x IS NULL`` of a column as ``count(*) - count(x)``.
+
+    The same count, but DuckDB answers ``count(x)`` of a Parquet column with no
+    empty value from the file's statistics (about a tenth of the scan at 10M
+    units).
+    """
+    column = condition.removesuffix(" IS NULL")
+    if column != condition and _BARE_COLUMN.fullmatch(column):
+        return f"(count(*) - count({column}))"
+    return f"count_if({condition})"
 
 
 _INTEGER_TYPES = frozenset(

@@ -246,3 +246,26 @@ def test_panel__one_unit_in_two_years__not_a_repeat(tmp_path: Path) -> None:
         0,
         0,
     )
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_empty_values__counted_per_rule(tmp_path: Path, suffix: str) -> None:
+    """Empty values are failures of register_value_is_number and make the
+    sign test not applicable, counted per column, whatever the file type (Parquet
+    integer columns with nulls are counted from the column, not per unit)."""
+    rows = _units(5)
+    frame = pd.DataFrame(rows)
+    frame["unit_id"] = range(1, 6)
+    frame["members_f"] = pd.array([1, None, 3, None, 5], dtype="Int64")
+    frame["employees"] = pd.array([5, 6, None, 8, 9], dtype="Int64")
+    path = tmp_path / f"reg{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    result = validation_only(path, SCHEMAS)
+    mapping = load_register_mapping(SCHEMAS, "make_register")
+    values = len(mapping.variables)
+    signed = sum(not v.may_be_negative for v in mapping.variables.values())
+    assert result.outcomes["register_value_is_number"] == (5 * values - 3, 3, 0)
+    assert result.outcomes["register_value_not_negative"] == (5 * signed - 3, 0, 3)
