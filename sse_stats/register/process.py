@@ -409,9 +409,15 @@ def _protect_partitions(
             built[name] = (
                 pd.concat(frames, ignore_index=True) if frames else results[0][1][name]
             )
-    key = [c for c in KEY_COLUMNS if c in frame.columns]
-    observations = sort_frame(typed(observations), key)
+        # Each group is sorted by key and holds whole countries in REF_AREA
+        # order (the key's first column): together they are in key order.
+        if not observations["ref_area"].is_monotonic_increasing:
+            observations = sort_frame(observations, _key_of(frame))
     return observations[list(frame.columns)], built
+
+
+def _key_of(frame: pd.DataFrame) -> list[str]:
+    return [c for c in KEY_COLUMNS if c in frame.columns]
 
 
 def _protect_group(
@@ -441,7 +447,7 @@ def _protect_group(
         free = hit & (observations["conf_status"] == FREE)
         observations.loc[free, "conf_status"] = SECONDARY
         observations = typed(protect_observations(observations, identities)[0])
-    return observations, built
+    return sort_frame(observations, _key_of(frame)), built
 
 
 def _groups(
