@@ -142,24 +142,40 @@ def _factorized(column: pd.Series) -> np.ndarray[Any, np.dtype[np.intp]]:
 def identity_relations(
     frame: pd.DataFrame, key: Sequence[str], identities: Iterable[IdentitySpec]
 ) -> list[Relation]:
-    """``lhs − Σ k × rhs = 0`` where every term is a cell (same other codes)."""
+    """``lhs − Σ k × rhs = 0`` where every term is a cell (same other codes).
+
+    Groups of cells equal in every other key column are numbered in key order
+    (:func:`_group_ids`); relations come group by group, identities in their
+    order. Vectorised: one array per measure gives the cell of each group.
+    """
     others = [c for c in key if c != "measure" and c in frame.columns]
-    groups = (
-        pd.DataFrame({c: _factorized(frame[c]) for c in others})
-        .groupby(others, sort=True)
-        .indices
-    )
+    gid = _group_ids([_factorized(frame[c]) for c in others])
+    count = int(gid.max()) + 1 if len(gid) else 0
     measures = _texts(frame["measure"]).to_numpy()
-    out: list[Relation] = []
-    for members in groups.values():
-        cells = {str(measures[p]): int(p) for p in members}
-        for identity in identities:
-            names = [identity.lhs, *(m for m, _ in identity.rhs)]
-            if all(m in cells for m in names):
-                terms = [(cells[identity.lhs], -1)]
-                terms += [(cells[m], k) for m, k in identity.rhs]
-                out.append(tuple(terms))
-    return out
+    rows = np.arange(len(frame))
+    cell_of: dict[str, np.ndarray[Any, np.dtype[np.intp]]] = {}
+
+    def cells(measure: str) -> np.ndarray[Any, np.dtype[np.intp]]:
+        """Per group, the (last) row of ``measure``; -1 where the group has none."""
+        if measure not in cell_of:
+            found = np.full(count, -1, dtype=np.intp)
+            mine = measures == measure
+            np.maximum.at(found, gid[mine], rows[mine])
+            cell_of[measure] = found
+        return cell_of[measure]
+
+    found: list[tuple[int, int, Relation]] = []
+    for order, identity in enumerate(identities):
+        terms = [(identity.lhs, -1), *identity.rhs]
+        positions = [cells(measure) for measure, _ in terms]
+        complete = np.flatnonzero(np.logical_and.reduce([p >= 0 for p in positions]))
+        for group in complete.tolist():
+            relation = tuple(
+                (int(p[group]), k) for p, (_, k) in zip(positions, terms, strict=True)
+            )
+            found.append((group, order, relation))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [relation for _, _, relation in found]
 
 
 def determined(
