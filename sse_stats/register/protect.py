@@ -207,22 +207,25 @@ def _exactly_one(
     visiting them in batches hides noticeably more cells).
     """
     members = [[c for c, _ in r] for r in relations]
+    # Python lists: relations have a handful of cells, where indexing numpy
+    # arrays one by one costs several times more.
+    seen: list[bool] = hidden.tolist()
+    amounts: list[float] = values.tolist()
     changed = True
     while changed:
         changed = False
         for cells in members:
-            if int(hidden[cells].sum()) != 1:
+            if sum(seen[c] for c in cells) != 1:
                 continue
-            pick = _second_cell(cells, values, hidden)
+            pick = _second_cell(cells, amounts, seen)
             if pick is not None:
-                hidden[pick] = True
+                seen[pick] = True
                 changed = True
+    hidden[:] = seen
 
 
 def _second_cell(
-    members: Sequence[int],
-    values: np.ndarray[Any, np.dtype[np.float64]],
-    hidden: np.ndarray[Any, np.dtype[np.bool_]],
+    members: Sequence[int], values: Sequence[float], hidden: Sequence[bool]
 ) -> int | None:
     """The smallest non-zero published child; else the total (first); else a 0."""
     parent, children = members[0], members[1:]
