@@ -79,18 +79,6 @@ def derived_status(statuses: Iterable[object], precedence: Sequence[str]) -> str
     return best
 
 
-def suppress(cell: Cell, note: str) -> None:
-    """Empty a cell in place for secondary confidentiality (Q, S) and say why."""
-    cell["obs_value"] = math.nan
-    cell["obs_value_text"] = None
-    if "obs_value_published" in cell:
-        cell["obs_value_published"] = math.nan
-    cell["obs_status"] = SUPPRESSED_STATUS
-    if cell.get("conf_status") in (None, "F"):
-        cell["conf_status"] = SECONDARY
-    cell["note"] = add_note(cell.get("note"), note)
-
-
 def add_note(existing: object, note: str) -> str:
     """Append a note to a cell's ``note`` (``; ``-separated, no repeats)."""
     parts = [p for p in str(existing).split("; ") if p] if existing else []
@@ -182,10 +170,13 @@ def _read(frame: pd.DataFrame) -> pd.DataFrame:
 def _suppressed_in(
     frame: pd.DataFrame, keys: list[Key], suppressed: Mapping[Key, str]
 ) -> pd.DataFrame:
-    """A copy of ``frame`` with the cells in ``suppressed`` emptied (:func:`suppress`).
+    """A copy of ``frame`` with the cells in ``suppressed`` emptied.
 
-    ``keys`` are the keys of the frame's rows, in order. Only cells with a
-    value are emptied; a cell shared by several tables is emptied in each.
+    Emptied for secondary confidentiality: no value (``obs_value_published``
+    too), ``OBS_STATUS = Q``, ``CONF_STATUS = S`` where it was free, the reason
+    added to ``note``. ``keys`` are the keys of the frame's rows, in order. Only
+    cells with a value are emptied; a cell shared by several tables is emptied
+    in each.
     """
     out = frame.copy()
     if not suppressed or out.empty:
