@@ -40,11 +40,8 @@ from pathlib import Path
 
 import pycountry
 
-from sse_stats.publish.publication import (
-    promote_submission,
-    publish_curated,
-    stage_raw_file,
-)
+from sse_stats.publish.publication import publish_curated
+from sse_stats.publish.staging import promote_submission, stage_raw_file
 from sse_stats.settings import Paths
 
 ROOT = Path(__file__).resolve().parents[1]

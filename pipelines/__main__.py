@@ -53,7 +53,8 @@ from pipelines.assets.submissions import FINDINGS_KEY, TRIGGER_TAG
 from pipelines.partitions import SUBMISSIONS
 from pipelines.resources import PathsResource
 from sse_stats.errors import SseStatsError
-from sse_stats.publish.publication import scan_raw, staged_unchanged
+from sse_stats.publish.raw_files import scan_raw
+from sse_stats.publish.staging import staged_unchanged
 from sse_stats.register.publish import REGISTERS_DIR, discover
 from sse_stats.settings import Paths
 

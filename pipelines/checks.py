@@ -13,7 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from sse_stats.publish.publication import StagedSubmission, findings_markdown
+from sse_stats.publish.run_markdown import findings_markdown
+from sse_stats.publish.staging import StagedSubmission
 from sse_stats.settings import Paths
 from sse_stats.validate.catalogue import RuleCatalogue, cached_rules
 

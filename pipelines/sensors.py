@@ -35,7 +35,8 @@ from pipelines.assets.publication import publish_job
 from pipelines.assets.submissions import TRIGGER_TAG, ingest_submission_job
 from pipelines.partitions import SUBMISSIONS, submissions
 from pipelines.resources import PathsResource
-from sse_stats.publish.publication import RawFile, scan_raw, staging_state
+from sse_stats.publish.raw_files import RawFile, scan_raw
+from sse_stats.publish.staging import staging_state
 
 SETTLE_ENV = "SSE_STATS_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 10.0

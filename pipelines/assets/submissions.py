@@ -19,10 +19,9 @@ import dagster as dg
 from pipelines.checks import rule_catalogue, rule_file_results, rule_file_specs
 from pipelines.partitions import submissions
 from pipelines.resources import PathsResource
-from sse_stats.publish.publication import (
+from sse_stats.publish.raw_files import SubmissionChangedError, UnsafeFileError
+from sse_stats.publish.staging import (
     StagedSubmission,
-    SubmissionChangedError,
-    UnsafeFileError,
     promote_submission,
     stage_raw_file,
 )

@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from pipelines.__main__ import main
-from sse_stats.publish.publication import scan_raw
+from sse_stats.publish.raw_files import scan_raw
 from sse_stats.publish.store import open_duckdb, read_table
 
 ROOT = Path(__file__).resolve().parents[2]

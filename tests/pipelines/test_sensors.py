@@ -24,11 +24,8 @@ from pipelines.sensors import (
     raw_submissions,
     settle_seconds,
 )
-from sse_stats.publish.publication import (
-    promote_submission,
-    scan_raw,
-    stage_raw_file,
-)
+from sse_stats.publish.raw_files import scan_raw
+from sse_stats.publish.staging import promote_submission, stage_raw_file
 from sse_stats.settings import Paths
 
 ROOT = Path(__file__).resolve().parents[2]

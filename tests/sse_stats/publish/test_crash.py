@@ -23,11 +23,8 @@ from typing import Any
 
 import pytest
 
-from sse_stats.publish.publication import (
-    promote_submission,
-    publish_curated,
-    stage_raw_file,
-)
+from sse_stats.publish.publication import publish_curated
+from sse_stats.publish.staging import promote_submission, stage_raw_file
 from sse_stats.publish.store import PARQUET_DIR, open_duckdb, read_table, recover
 from sse_stats.settings import Paths
 

@@ -13,25 +13,27 @@ import pandas as pd
 import pytest
 
 from sse_stats.errors import StoreError, UsageError
-from sse_stats.publish.publication import (
-    TRIGGERS,
+from sse_stats.publish.publication import publish_curated
+from sse_stats.publish.raw_files import (
     SubmissionChangedError,
     UnsafeFileError,
     check_raw_file,
-    findings_markdown,
     list_submissions,
     name_problem,
     parse_submission_key,
-    promote_submission,
-    publish_curated,
-    rules_digest,
     scan_raw,
+    submission_key,
+    submission_path,
+)
+from sse_stats.publish.run_markdown import findings_markdown
+from sse_stats.publish.staging import (
+    TRIGGERS,
+    promote_submission,
+    rules_digest,
     stage_raw_file,
     stage_submission,
     staged_unchanged,
     staging_state,
-    submission_key,
-    submission_path,
 )
 from sse_stats.publish.store import open_duckdb, read_table
 from sse_stats.settings import Paths
