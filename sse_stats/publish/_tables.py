@@ -16,8 +16,9 @@ import pandas as pd
 
 from sse_stats import __version__
 from sse_stats.publish._files import _blank, _conform, _Entry, _now, _text
+from sse_stats.publish._paths import PARQUET_DIR
 from sse_stats.publish.staging import ACCEPTED, SUPERSEDED
-from sse_stats.publish.store import PARQUET_DIR, read_small_tables
+from sse_stats.publish.store import read_small_tables
 
 OBSERVATIONS = ("harmonised", "observations")
 CURRENT = ("harmonised", "observations_current")

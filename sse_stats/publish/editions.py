@@ -4,7 +4,7 @@ What it is for: the two derived views of ``harmonised.observations`` that
 schema.md §9.1 rule 1 and §11.2 ask for, with one SQL definition used twice:
 
 - in ``sse.duckdb`` as the views ``harmonised.observations_current`` and
-  ``harmonised.revisions`` (listed in ``meta.views``; ``publish.store``
+  ``harmonised.revisions`` (listed in ``meta.views``; ``publish.serving``
   creates them in every serving copy);
 - run over in-memory frames by ``current_and_revisions`` to write the same
   rows as Parquet tables ``parquet/harmonised/observations_current/`` and
@@ -41,7 +41,7 @@ import re
 
 import pandas as pd
 
-from sse_stats.publish.store import scratch_connection
+from sse_stats.publish.connections import scratch_connection
 from sse_stats.schema.key import DIMENSIONS
 
 CURRENT = ("harmonised", "observations_current")

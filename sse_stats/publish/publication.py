@@ -48,6 +48,7 @@ from typing import Any
 
 import pandas as pd
 
+from sse_stats.publish._atomic import exclusive_lock
 from sse_stats.publish._files import (
     _FINDINGS,
     _OBSERVATIONS,
@@ -63,6 +64,7 @@ from sse_stats.publish._files import (
     _staged_entries,
     _text,
 )
+from sse_stats.publish._paths import PARQUET_DIR
 from sse_stats.publish._tables import (
     _SUBMISSION_COLUMNS,
     CURRENT,
@@ -86,9 +88,7 @@ from sse_stats.publish._tables import (
 from sse_stats.publish.editions import current_and_revisions, view_definitions
 from sse_stats.publish.staging import ACCEPTED, REJECTED, SUPERSEDED, UNUSABLE
 from sse_stats.publish.store import (
-    PARQUET_DIR,
     TableChange,
-    exclusive_lock,
     publish_tables,
     read_small_tables,
 )

@@ -23,8 +23,8 @@ from sse_stats.accounts import (
 )
 from sse_stats.accounts.disclosure import load_sdc
 from sse_stats.accounts.protection import protect_published
+from sse_stats.publish.serving import publish_serving_copy
 from sse_stats.publish.store import (
-    publish_serving_copy,
     read_table,
     write_table_parquet,
 )

@@ -17,7 +17,8 @@ from pipelines.assets import (
 from pipelines.assets.submissions import NO_ERRORS, TRIGGER_TAG
 from pipelines.partitions import SUBMISSIONS
 from pipelines.resources import PathsResource
-from sse_stats.publish.store import open_duckdb, read_table
+from sse_stats.publish.connections import open_duckdb
+from sse_stats.publish.store import read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = (

@@ -12,8 +12,9 @@ import dagster as dg
 import pytest
 
 from pipelines.__main__ import main
+from sse_stats.publish.connections import open_duckdb
 from sse_stats.publish.raw_files import scan_raw
-from sse_stats.publish.store import open_duckdb, read_table
+from sse_stats.publish.store import read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = (

@@ -23,9 +23,11 @@ from typing import Any
 
 import pytest
 
+from sse_stats.publish._paths import PARQUET_DIR
+from sse_stats.publish.connections import open_duckdb
 from sse_stats.publish.publication import publish_curated
 from sse_stats.publish.staging import promote_submission, stage_raw_file
-from sse_stats.publish.store import PARQUET_DIR, open_duckdb, read_table, recover
+from sse_stats.publish.store import read_table, recover
 from sse_stats.settings import Paths
 
 ROOT = Path(__file__).resolve().parents[3]

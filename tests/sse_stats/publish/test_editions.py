@@ -11,11 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sse_stats.publish.connections import open_duckdb
 from sse_stats.publish.editions import current_and_revisions, view_definitions
 from sse_stats.publish.publication import publish_curated
 from sse_stats.publish.raw_files import check_raw_file
 from sse_stats.publish.staging import promote_submission, stage_submission
-from sse_stats.publish.store import open_duckdb, read_table
+from sse_stats.publish.store import read_table
 from sse_stats.settings import Paths
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from sse_stats.errors import StoreError, UsageError
+from sse_stats.publish.connections import open_duckdb
 from sse_stats.publish.publication import publish_curated
 from sse_stats.publish.raw_files import (
     SubmissionChangedError,
@@ -35,7 +36,7 @@ from sse_stats.publish.staging import (
     staged_unchanged,
     staging_state,
 )
-from sse_stats.publish.store import open_duckdb, read_table
+from sse_stats.publish.store import read_table
 from sse_stats.settings import Paths
 
 ROOT = Path(__file__).resolve().parents[3]

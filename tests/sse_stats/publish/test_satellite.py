@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from sse_stats.publish.connections import open_duckdb
 from sse_stats.publish.publication import publish_curated
 from sse_stats.publish.satellite import publish_satellite
 from sse_stats.publish.staging import promote_submission, stage_raw_file
-from sse_stats.publish.store import open_duckdb, read_table
+from sse_stats.publish.store import read_table
 from sse_stats.settings import Paths
 
 ROOT = Path(__file__).resolve().parents[3]

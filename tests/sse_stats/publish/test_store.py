@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from sse_stats.errors import StoreError, StoreLockedError
+from sse_stats.publish._atomic import Recovery
+from sse_stats.publish.connections import open_duckdb
+from sse_stats.publish.serving import publish_serving_copy
 from sse_stats.publish.store import (
-    Recovery,
-    open_duckdb,
-    publish_serving_copy,
     read_table,
     recover,
     replace_partitions,
