@@ -268,8 +268,9 @@ def load_shells(schemas_dir: Path) -> dict[str, TableShell]:
             names the file and the key path.
 
     Examples:
-        >>> shells = load_shells(Path("schemas"))  # doctest: +SKIP
-        >>> shells["t01_key_aggregates_by_entity"].fixed  # doctest: +SKIP
+        >>> shells = load_shells(Path("schemas"))
+        >>> dict(shells["t01_key_aggregates_by_entity"].fixed)
+        {'activity': '_T', 'inst_sector': '_T'}
     """
     context = load_context(schemas_dir)
     measure_codes = set(

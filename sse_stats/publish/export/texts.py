@@ -117,8 +117,8 @@ class ExportTexts:
         """A phrase of the YAML in ``lang``, with its ``{fields}`` filled in.
 
         Examples:
-            >>> texts = load_texts(Path("schemas"))  # doctest: +SKIP
-            >>> texts.phrase("unit_row", "fr")  # doctest: +SKIP
+            >>> texts = load_texts(Path("schemas"))
+            >>> texts.phrase("unit_row", "fr")
             'Unité'
         """
         return fill(self.phrases[key][lang], fields)
