@@ -325,14 +325,11 @@ def second_contributions(
     top2 = pd.Series(np.nan, index=cells.index)
     if not bool(wanted.any()):
         return top2
-    pick = cells[wanted]
-    ties = pick["fine2"] >= pick["top1"]
+    pick, ties, need = _untied(cells, wanted)
     top2[ties[ties].index] = pick.loc[ties, "top1"]
-    need = pick[~ties]
     if need.empty:
         return top2
     mapping = units.mapping
-    fids = pd.DataFrame({"fid": sorted({int(f) for f in need["fid"]})})
     dims = ["ref_area", "time_period", *mapping.grouped_dimensions]
     negative = set(negative)
     series = {s.id: s for s in magnitude_series(mapping)}
@@ -360,11 +357,7 @@ def second_contributions(
             f"ON f.fid = k.fid) SELECT c.fid, {lists} FROM units u JOIN c ON {on} "
             "GROUP BY c.fid"
         )
-    con.register(_CANDIDATES, fids)
-    try:
-        found = con.execute(sql, params).fetchdf().set_index("fid")
-    finally:
-        con.unregister(_CANDIDATES)
+    found = _for_fine_cells(con, need, sql, params)
     for ident in used:
         rows = need[need["series"] == ident]
         scale = 10 ** series[ident].decimals
@@ -401,12 +394,10 @@ def second_bounds(
     high = pd.Series(np.nan, index=cells.index)
     if not bool(wanted.any()):
         return low, high
-    pick = cells[wanted]
+    pick, ties, need = _untied(cells, wanted)
     low[pick.index] = pick["fine2"]
     high[pick.index] = pick["top1"]
-    ties = pick["fine2"] >= pick["top1"]
     low[ties[ties].index] = pick.loc[ties, "top1"]
-    need = pick[~ties]
     if need.empty:
         return low, high
     negative = set(negative)
@@ -418,19 +409,12 @@ def second_bounds(
         for i in used
     )
     columns += ", n"
-    fids = pd.DataFrame({"fid": sorted({int(f) for f in need["fid"]})})
-    con.register(_CANDIDATES, fids)
-    try:
-        found = (
-            con.execute(
-                f"SELECT f.fid, {columns} FROM {FINE} f SEMI JOIN {_CANDIDATES} k "  # noqa: S608
-                "ON f.fid = k.fid"
-            )
-            .fetchdf()
-            .set_index("fid")
-        )
-    finally:
-        con.unregister(_CANDIDATES)
+    found = _for_fine_cells(
+        con,
+        need,
+        f"SELECT f.fid, {columns} FROM {FINE} f SEMI JOIN {_CANDIDATES} k "  # noqa: S608
+        "ON f.fid = k.fid",
+    )
     for ident in used:
         rows = need[need["series"] == ident]
         holder = found.loc[rows["fid"].astype("int64")]
@@ -442,6 +426,31 @@ def second_bounds(
         low[rows.index] = np.maximum(fine2, rest / others)
         high[rows.index] = np.maximum(fine2, np.minimum(rows["top1"].to_numpy(), rest))
     return low, high
+
+
+def _untied(
+    cells: pd.DataFrame, wanted: pd.Series
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """The wanted cells; which tie their largest with another fine cell (their
+    second is the largest); the others, whose second needs their fine cells."""
+    pick = cells[wanted]
+    ties = pick["fine2"] >= pick["top1"]
+    return pick, ties, pick[~ties]
+
+
+def _for_fine_cells(
+    con: duckdb.DuckDBPyConnection,
+    need: pd.DataFrame,
+    sql: str,
+    params: dict[str, object] | None = None,
+) -> pd.DataFrame:
+    """Run ``sql`` with the fine cells of ``need`` as :data:`_CANDIDATES`, by fid."""
+    fids = pd.DataFrame({"fid": sorted({int(f) for f in need["fid"]})})
+    con.register(_CANDIDATES, fids)
+    try:
+        return con.execute(sql, params or {}).fetchdf().set_index("fid")
+    finally:
+        con.unregister(_CANDIDATES)
 
 
 def _second(values: Any) -> float:
