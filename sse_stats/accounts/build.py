@@ -484,6 +484,7 @@ class _Builder:
                 ):
                     continue
                 measure = key[_MEASURE_AT]
+                # The key ends with measure, unit_state, share_base, base_measure.
                 output_key = (
                     *key[:_MEASURE_AT],
                     derivation.measure,
@@ -901,12 +902,6 @@ _MEASURE_AT = _KEY_INDEX["measure"]
 _REF_AREA_AT = _KEY_INDEX["ref_area"]
 _ENTITY_AT = _KEY_INDEX["sse_entity"]
 _BASE_AT = _KEY_INDEX["base_measure"]
-assert KEY_COLUMNS[_MEASURE_AT:] == (
-    "measure",
-    "unit_state",
-    "share_base",
-    "base_measure",
-)
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

@@ -304,7 +304,7 @@ def _hierarchy_relations(
     # Eligibility depends on the measure alone: judged once per measure.
     measure_at = KEY_COLUMNS.index("measure")
     eligible = {
-        measure: _eligible(relation, {"measure": measure}, context)
+        measure: _eligible(relation, measure, context)
         for measure in {key[measure_at] for key, _ in keyed}
     }
     for key, _cell in keyed:
@@ -331,8 +331,8 @@ def _hierarchy_relations(
     return out
 
 
-def _eligible(relation: Relation, cell: Cell, context: ShellContext) -> bool:
-    measure = cell.get("measure")
+def _eligible(relation: Relation, measure: object, context: ShellContext) -> bool:
+    """Whether cells of ``measure`` add up along the relation's dimension."""
     if relation.measures is not None:
         return measure in relation.measures
     if measure in context.additive_measures:

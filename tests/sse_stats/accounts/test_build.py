@@ -531,3 +531,10 @@ def test_builder_membership__cached_by_signature__equals_the_verdict_of_each_cel
     for (key, cell), verdict in zip(cells, verdicts, strict=True):
         fresh = _Builder(shell, pool, perimeter, SortKeys())
         assert fresh._member_uncached(cell) is verdict, key
+
+
+def test_cell_key__ends_with_measure_unit_state_share_base_base_measure() -> None:
+    """Ratio outputs are keyed by rewriting the key's last four parts in place."""
+    from sse_stats.accounts.shells import KEY_COLUMNS
+
+    assert KEY_COLUMNS[-4:] == ("measure", "unit_state", "share_base", "base_measure")
